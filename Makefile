@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each sets up .venv
+# itself (created if missing, the project installed into it), so a fresh clone needs
+# nothing installed by hand beyond Python 3.11+.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@echo "== bakeplan plan examples/hybrid/config.json (Mirage owns /net, rumprun the rest)" >&2
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bakeplan plan examples/hybrid/config.json \
+		-r examples/hybrid/registry.json
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check orchestrator delegates tests
+	$(BIN)/python -m mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""bakeplan's reference delegates, installed as commands (``mirage-net-config``, ``rumprun-config``)."""
