@@ -1,0 +1,243 @@
+"""The ``bakeplan/1`` protocol: requests, answers and error objects as frozen data.
+
+A request is encoded once to exact bytes (those bytes are what the delegate reads and
+what the plan's ``request_sha256`` digests).  An answer is decoded strictly (one JSON
+value, UTF-8, no duplicate keys), validated against ``schemas/response.json`` and only
+then turned into an ``Answer``.  Anything else is a ``ProtocolViolation`` that the
+scheduler reports as a delegate failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orchestrator import jsontext, schemas
+
+PROTOCOL = "bakeplan/1"
+
+
+class ProtocolViolation(Exception):  # noqa: N818  (a value-carrying outcome, not a crash)
+    """An answer that breaks the protocol: what is wrong, with further detail lines."""
+
+    def __init__(self, message: str, detail: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """What a delegate knows of the bake it takes part in."""
+
+    bake_config: str
+    platform: str
+    components: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "bake_config": self.bake_config,
+            "platform": self.platform,
+            "components": list(self.components),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """A ``configure`` request: the fragment at ``pointer`` for ``delegate``."""
+
+    delegate: str
+    pointer: str
+    fragment: Any
+    context: Context
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "protocol": PROTOCOL,
+            "op": "configure",
+            "delegate": self.delegate,
+            "pointer": self.pointer,
+            "fragment": self.fragment,
+            "context": self.context.as_json(),
+        }
+
+    def encode(self) -> bytes:
+        """The exact bytes written to the delegate's stdin: compact UTF-8 JSON and a newline."""
+        return encode(self.as_json())
+
+
+def describe_request() -> bytes:
+    """The exact bytes of a ``describe`` request."""
+    return encode({"protocol": PROTOCOL, "op": "describe"})
+
+
+def encode(document: Any) -> bytes:
+    """Compact, strict (no NaN) UTF-8 JSON followed by a newline."""
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Device:
+    """A device the domain builder must attach; ``fields`` keeps the delegate's own extras."""
+
+    name: str
+    kind: str
+    pointer: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Warning:  # noqa: A001  (the protocol's own word)
+    """A warning from a delegate about a place in the config."""
+
+    message: str
+    pointer: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorObject:
+    """The optional ``error`` object of a failing delegate."""
+
+    message: str
+    code: str | None = None
+    pointer: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    """A validated ``configure`` answer.
+
+    ``replaced`` tells a ``replace`` of ``null`` (the value stays, as null) from no
+    ``replace`` at all (the delegate consumed the fragment).
+    """
+
+    replaced: bool
+    replace: Any = None
+    devices: tuple[Device, ...] = ()
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    toolchain: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    warnings: tuple[Warning, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer as a delegate would write it (the built-in layer's answer digest)."""
+        document: dict[str, Any] = {"protocol": PROTOCOL}
+        if self.replaced:
+            document["replace"] = self.replace
+        if self.devices:
+            document["devices"] = [
+                {"name": d.name, "kind": d.kind, **({"pointer": d.pointer} if d.pointer else {}),
+                 **d.fields}
+                for d in self.devices
+            ]
+        if self.add or self.remove:
+            document["components"] = {"add": list(self.add), "remove": list(self.remove)}
+        if self.toolchain:
+            document["toolchain"] = {
+                chain: {key: list(values) for key, values in args.items()}
+                for chain, args in self.toolchain.items()
+            }
+        if self.warnings:
+            document["warnings"] = [
+                {"message": w.message, **({"pointer": w.pointer} if w.pointer is not None else {})}
+                for w in self.warnings
+            ]
+        return document
+
+
+@dataclass(frozen=True, kw_only=True)
+class Description:
+    """A validated ``describe`` answer."""
+
+    name: str
+    version: str
+    protocols: tuple[str, ...]
+    claims: tuple[str, ...] = ()
+    fragment_schema: Any = None
+    examples: tuple[Any, ...] = ()
+    pure: bool = False
+
+
+def decode(raw: bytes) -> Any:
+    """The one JSON value of an answer, strictly, or ``ProtocolViolation``."""
+    if not raw.strip():
+        raise ProtocolViolation("the delegate wrote nothing on stdout; one JSON object expected")
+    try:
+        return jsontext.parse(raw, source="stdout")
+    except jsontext.JsonTextError as exc:
+        raise ProtocolViolation(f"stdout is not one strict JSON value: {exc.headline()}") from None
+
+
+def _check(document: Any, section: Literal["configure", "describe", "failure"]) -> None:
+    """Validate against the response schema's section; every violation becomes detail."""
+    if isinstance(document, dict) and document.get("protocol") != PROTOCOL:
+        spoken = document.get("protocol")
+        raise ProtocolViolation(
+            f"the answer speaks protocol {spoken!r}; bakeplan speaks {PROTOCOL!r}"
+            if spoken is not None
+            else f"the answer has no \"protocol\": {PROTOCOL!r} expected"
+        )
+    problems = schemas.explain("response", document, ref=f"#/$defs/{section}")
+    if problems:
+        raise ProtocolViolation(f"the answer breaks the {section} answer schema", problems)
+
+
+def parse_configure(raw: bytes) -> Answer:
+    """Decode and validate a ``configure`` answer."""
+    document = decode(raw)
+    _check(document, "configure")
+    components = document.get("components", {})
+    return Answer(
+        replaced="replace" in document,
+        replace=document.get("replace"),
+        devices=tuple(
+            Device(
+                name=d["name"],
+                kind=d["kind"],
+                pointer=d.get("pointer"),
+                fields={k: v for k, v in d.items() if k not in ("name", "kind", "pointer")},
+            )
+            for d in document.get("devices", ())
+        ),
+        add=tuple(components.get("add", ())),
+        remove=tuple(components.get("remove", ())),
+        toolchain={
+            chain: {key: tuple(values) for key, values in args.items()}
+            for chain, args in document.get("toolchain", {}).items()
+        },
+        warnings=tuple(
+            Warning(message=w["message"], pointer=w.get("pointer"))
+            for w in document.get("warnings", ())
+        ),
+    )
+
+
+def parse_describe(raw: bytes) -> Description:
+    """Decode and validate a ``describe`` answer."""
+    document = decode(raw)
+    _check(document, "describe")
+    return Description(
+        name=document["name"],
+        version=document["version"],
+        protocols=tuple(document["protocols"]),
+        claims=tuple(document.get("claims", ())),
+        fragment_schema=document.get("fragment_schema"),
+        examples=tuple(document.get("examples", ())),
+        pure=bool(document.get("pure", False)),
+    )
+
+
+def parse_error(raw: bytes) -> ErrorObject | None:
+    """The error object of a failing delegate's stdout, if it wrote a valid one."""
+    try:
+        document = decode(raw)
+        _check(document, "failure")
+    except ProtocolViolation:
+        return None
+    error = document["error"]
+    return ErrorObject(
+        message=error["message"], code=error.get("code"), pointer=error.get("pointer")
+    )

@@ -1,0 +1,213 @@
+"""Delegate entries: where registry files are found, what they say, and which to trust.
+
+Search order (the contract's): every ``-r/--registry FILE`` given; else the
+colon-separated paths in ``BAKEPLAN_REGISTRY``; else ``./bakeplan-registry.json`` and
+``$XDG_CONFIG_HOME/bakeplan/registry.json`` where they exist.  When two files define one
+name, the first file in that order wins, so a project's registry shadows the user's.
+
+A registry file, or a delegate's executable, that group or others may write is refused,
+as ssh refuses such a key: whoever can write it can run code as the user who bakes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+import sysconfig
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import jsontext, schemas
+from orchestrator.errors import BakeplanError, InputError, raise_all
+
+BUILTIN = "rumprun"
+DEFAULT_TIMEOUT = 30.0
+ENV_VAR = "BAKEPLAN_REGISTRY"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One delegate as a registry file declares it."""
+
+    name: str
+    command: tuple[str, ...]
+    claims: tuple[str, ...]
+    timeout: float = DEFAULT_TIMEOUT
+    env: tuple[str, ...] = ()
+    cache: bool = False
+    source: str = ""
+
+    @property
+    def folder(self) -> Path:
+        """The registry file's folder, against which a command with a slash resolves."""
+        return Path(self.source).parent
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The entries in effect, by name, first definition winning."""
+
+    entries: tuple[Entry, ...]
+    files: tuple[str, ...]
+
+    def get(self, name: str) -> Entry | None:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        return None
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.entries)
+
+    def unknown(self, name: str) -> InputError:
+        """The error for a name nobody registered, with the closest known name."""
+        import difflib  # noqa: PLC0415  (only on this error path)
+
+        known = (*self.names(), BUILTIN)
+        close = difflib.get_close_matches(name, known, n=1)
+        return InputError(
+            f"unknown delegate {name!r}",
+            hint=f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}",
+        )
+
+
+def _refuse_writable(path: Path, what: str) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror}", file=str(path)) from None
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = " and ".join(
+            w for w, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if mode & bit
+        )
+        raise InputError(
+            f"{what} is writable by {who} (mode {stat.S_IMODE(mode):04o}); refusing to trust it",
+            file=str(path),
+            hint=f"chmod go-w {path}",
+        )
+
+
+def load_file(path: str | Path) -> tuple[Entry, ...]:
+    """The entries of one registry file, checked against the registry schema."""
+    path = Path(path)
+    _refuse_writable(path, "registry file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read registry: {exc.strerror}", file=str(path)) from None
+    document = jsontext.parse(data, source=str(path))
+    text = data.decode("utf-8")
+    problems: list[BakeplanError] = [
+        InputError(
+            v.message,
+            file=str(path),
+            line=(pos := jsontext.locate(text, v.pointer) or (None, None))[0],
+            col=pos[1],
+            pointer=v.pointer,
+            detail=(f"expected: {v.expected}",) if v.expected else (),
+        )
+        for v in schemas.violations("registry", document)
+    ]
+    raise_all(problems)
+    entries: list[Entry] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(document["delegates"]):
+        name = item["name"]
+        if name in seen:
+            line, col = jsontext.locate(text, f"/delegates/{index}/name") or (None, None)
+            problems.append(
+                InputError(
+                    f"delegate {name!r} is defined twice (first as /delegates/{seen[name]})",
+                    file=str(path), line=line, col=col, pointer=f"/delegates/{index}/name",
+                )
+            )
+            continue
+        seen[name] = index
+        entries.append(
+            Entry(
+                name=name,
+                command=tuple(item["command"]),
+                claims=tuple(item["claims"]),
+                timeout=float(item.get("timeout", DEFAULT_TIMEOUT)),
+                env=tuple(item.get("env", ())),
+                cache=bool(item.get("cache", False)),
+                source=str(path),
+            )
+        )
+    raise_all(problems)
+    return tuple(entries)
+
+
+def search_paths(
+    explicit: Sequence[str], environ: Mapping[str, str], cwd: Path
+) -> tuple[Path, ...]:
+    """The registry files to read, in precedence order."""
+    if explicit:
+        return tuple(Path(p) for p in explicit)
+    if environ.get(ENV_VAR):
+        return tuple(Path(p) for p in environ[ENV_VAR].split(":") if p)
+    found: list[Path] = []
+    project = cwd / "bakeplan-registry.json"
+    if project.is_file():
+        found.append(project)
+    user = user_registry_path(environ)
+    if user.is_file():
+        found.append(user)
+    return tuple(found)
+
+
+def user_registry_path(environ: Mapping[str, str]) -> Path:
+    """``$XDG_CONFIG_HOME/bakeplan/registry.json`` (``~/.config`` when unset)."""
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "bakeplan" / "registry.json"
+
+
+def discover(
+    explicit: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Registry:
+    """Read every registry file in the search order; the first definition of a name wins."""
+    environ = os.environ if environ is None else environ
+    files = search_paths(explicit, environ, cwd or Path.cwd())
+    entries: dict[str, Entry] = {}
+    for path in files:
+        for entry in load_file(path):
+            entries.setdefault(entry.name, entry)
+    return Registry(entries=tuple(entries.values()), files=tuple(str(p) for p in files))
+
+
+def resolve_command(entry: Entry, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The argv with its executable made absolute and checked, or ``InputError``.
+
+    A bare name is looked up on PATH and then beside the running bakeplan (where the
+    reference delegates are installed even when that folder is not on PATH, as in a
+    pipx or virtualenv install).  A name with a slash is relative to the registry
+    file's folder.
+    """
+    environ = os.environ if environ is None else environ
+    program = entry.command[0]
+    where = f"delegate {entry.name!r} (registry {entry.source or '(built in)'})"
+    if "/" in program:
+        candidate = Path(program) if Path(program).is_absolute() else entry.folder / program
+        found = str(candidate) if candidate.exists() else None
+    else:
+        found = shutil.which(program, path=environ.get("PATH", os.defpath))
+        if found is None:
+            beside = [sysconfig.get_path("scripts"), str(Path(sys.argv[0]).parent)]
+            found = shutil.which(program, path=os.pathsep.join(beside))
+    if found is None:
+        raise InputError(
+            f"{where}: command {program!r} not found",
+            hint="install it, or fix the command in the registry"
+            if "/" in program
+            else "install it or put its folder on PATH",
+        )
+    path = Path(found).resolve()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise InputError(f"{where}: {path} is not an executable file", hint=f"chmod +x {path}")
+    _refuse_writable(path, f"executable of delegate {entry.name!r}")
+    return (str(path), *entry.command[1:])

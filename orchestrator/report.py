@@ -1,0 +1,60 @@
+"""What a person reads on stderr: errors and warnings.
+
+In a terminal they are rendered with rich (imported only then, and only when there is
+something to say); anywhere else, plain text with no escape codes, one problem per
+block, so logs and pipes stay readable and greppable.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from orchestrator.errors import BakeplanError, Problems
+
+
+def _problems(error: BakeplanError) -> tuple[BakeplanError, ...]:
+    return error.problems if isinstance(error, Problems) else (error,)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def show_error(error: BakeplanError, stream: TextIO | None = None) -> None:
+    """Every problem in ``error``, rich in a terminal, plain elsewhere."""
+    stream = stream or sys.stderr
+    problems = _problems(error)
+    if not _is_terminal(stream):
+        stream.write("\n".join(p.render_plain() for p in problems) + "\n")
+        stream.flush()
+        return
+    from rich.console import Console  # noqa: PLC0415  (rich only for a person at a terminal)
+    from rich.text import Text  # noqa: PLC0415
+
+    console = Console(file=stream, highlight=False)
+    for problem in problems:
+        text = Text()
+        text.append(f"{problem.kind}: ", style="bold red")
+        where = problem.where if not hasattr(problem, "delegate") else ""
+        if where:
+            text.append(f"{where}: ", style="bold")
+        text.append(problem.headline() if not where else problem.message)
+        console.print(text)
+        for line in problem.detail:
+            console.print(Text(f"  {line}", style="dim" if line.startswith("  |") else ""))
+        if problem.hint:
+            console.print(Text(f"  hint: {problem.hint}", style="cyan"))
+
+
+def show_warnings(warnings: Iterable[dict[str, str]], stream: TextIO | None = None) -> None:
+    """The plan's warnings, one line each."""
+    stream = stream or sys.stderr
+    for warning in warnings:
+        where = warning.get("pointer") or "/"
+        stream.write(f"bakeplan: warning: {warning['by']} at {where}: {warning['message']}\n")
+    stream.flush()

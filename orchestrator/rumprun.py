@@ -1,0 +1,124 @@
+"""The rumprun layer: what rumprun's own config code will read at boot, and what it needs.
+
+This is the built-in ``rumprun`` delegate.  It validates the residual config against the
+specification dialect, answers with it unchanged as the runtime config, and lists the
+devices the domain builder must attach for it.  ``requirements`` says which components
+and which platform each part needs, so that bakeplan can refuse at plan time a config
+that rumprun would only refuse at boot (the gating rules of the contract).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator import config as dialect
+from orchestrator.protocol import Answer, Context, Device
+from orchestrator.routing import RUMPRUN_KEYS, pointer_of
+
+NAME = "rumprun"
+VERSION = "1"
+# A block device node as rumprun's mount code takes it: disk name, then partition letter.
+_DISK = re.compile(r"^/dev/(?P<disk>[a-z]+[0-9]+)[a-p]?$")
+
+
+class LayerError(Exception):  # noqa: N818  (a refusal the caller reports, not a crash)
+    """The fragment is not something rumprun's config layer can read."""
+
+    def __init__(self, violations: Sequence[dialect.Violation]) -> None:
+        super().__init__(f"{len(violations)} violation(s) of the rumprun config dialect")
+        self.violations = tuple(violations)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """The part at ``pointer`` needs one of ``any_of`` linked (or, with ``platform``, that platform)."""
+
+    pointer: str
+    any_of: tuple[str, ...] = ()
+    platform: str | None = None
+    why: str = ""
+
+
+def _section(pointer: str) -> str | None:
+    if pointer == "":
+        return None
+    key = pointer[1:]
+    if key not in RUMPRUN_KEYS:
+        raise ValueError(f"the rumprun layer configures the whole document or one of its keys, "
+                         f"not {pointer!r}")
+    return key
+
+
+def configure(fragment: Any, pointer: str, context: Context) -> Answer:
+    """Answer a ``configure`` request for the whole document or one rumprun key."""
+    del context  # the layer reads the same config on every platform; gating is bakeplan's
+    section = _section(pointer)
+    violations = dialect.validate_dialect(fragment, base_pointer=pointer, section=section)
+    if violations:
+        raise LayerError(violations)
+    document = fragment if section is None else {section: fragment}
+    return Answer(replaced=True, replace=fragment, devices=tuple(devices(document)))
+
+
+def devices(document: Mapping[str, Any]) -> Iterator[Device]:
+    """The devices the domain builder attaches for a runtime config, in config order."""
+    for name, interface in (document.get("net", {}).get("interfaces") or {}).items():
+        extra = {"create": True} if interface.get("create") else {}
+        yield Device(name=name, kind="net", pointer=pointer_of(["net", "interfaces", name]),
+                     fields=extra)
+    blk = document.get("blk") or {}
+    for name, spec in blk.items():
+        if spec.get("type") == "etfs":
+            path = spec.get("path", "")
+            yield Device(name=name, kind="block", pointer=pointer_of(["blk", name]),
+                         fields={"path": path, "vdev": path.partition(":")[2]})
+    seen = set(blk)
+    for mountpoint, mount in (document.get("mount") or {}).items():
+        if mount.get("source") != "blk":
+            continue
+        match = _DISK.match(mount.get("path", ""))
+        if match is None or match["disk"] in seen:
+            continue
+        seen.add(match["disk"])
+        yield Device(name=match["disk"], kind="block", pointer=pointer_of(["mount", mountpoint]),
+                     fields={"path": f"/dev/{match['disk']}"})
+
+
+def requirements(document: Mapping[str, Any]) -> Iterator[Requirement]:
+    """What each part of a runtime config needs from the bake config, in config order."""
+    net = document.get("net")
+    if isinstance(net, dict):
+        families = []
+        for name, interface in (net.get("interfaces") or {}).items():
+            for index, address in enumerate(interface.get("addrs") or ()):
+                families.append((pointer_of(["net", "interfaces", name, "addrs", str(index)]),
+                                 address.get("type")))
+        for index, gateway in enumerate(net.get("gateways") or ()):
+            families.append((pointer_of(["net", "gateways", str(index)]), gateway.get("type")))
+        for where, family in families:
+            if family == "inet6":
+                yield Requirement(where, ("rumpnet_netinet6",), why="an inet6 address")
+            else:
+                yield Requirement(where, ("rumpnet_netinet",), why="an inet address")
+        if not families:
+            yield Requirement("/net", ("rumpnet_netinet",), why="network configuration")
+    for name, spec in (document.get("blk") or {}).items():
+        where = pointer_of(["blk", name])
+        if spec.get("type") == "vnd":
+            yield Requirement(where, ("rumpdev_vnd",), why="a vnd device")
+        elif spec.get("type") == "etfs":
+            yield Requirement(where, platform="xen", why="an etfs device (Xen blkfront)")
+    for mountpoint, mount in (document.get("mount") or {}).items():
+        where = pointer_of(["mount", mountpoint])
+        source = mount.get("source")
+        if source == "kernfs":
+            yield Requirement(where, ("rumpfs_kernfs",), why="a kernfs mount")
+        elif source == "tmpfs":
+            yield Requirement(where, ("rumpfs_tmpfs",), why="a tmpfs mount")
+        elif source == "blk":
+            yield Requirement(where, ("rumpdev_disk",), why="a block device mount")
+            yield Requirement(where, ("rumpfs_ffs", "rumpfs_ext2fs", "rumpfs_cd9660"),
+                              why="a block device mount (ffs, ext2fs or cd9660)")

@@ -1,0 +1,288 @@
+"""Runs the routed delegates inside out, independent ones side by side, up to ``-j``.
+
+A run starts as soon as every run directly inside it has answered; its fragment is the
+config's value at its pointer with each inner answer's ``replace`` put in place (or the
+inner part removed when the inner delegate consumed it).  The first failure cancels the
+others (their process groups are killed) unless ``keep_going`` is set, in which case
+every independent run still runs and every failure is reported.  With one job the
+runs go one by one in the calling thread, as pre-commit's mapper degrades to ``map``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator import protocol, rumprun, runner
+from orchestrator.errors import BakeplanError, DelegateError, raise_all
+from orchestrator.protocol import Answer, Context, Request
+from orchestrator.registry import Entry
+from orchestrator.routing import Routing, Run, path_order, tokens_of, value_at, within
+
+STDERR_LINES = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How to run: parallel jobs, a time limit overriding the registry's, fail-fast or not."""
+
+    jobs: int = 8
+    timeout: float | None = None
+    keep_going: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """One finished run: the exact bytes exchanged and the validated answer."""
+
+    run: Run
+    command: tuple[str, ...]  # as the registry gives it; () for the built-in layer
+    request: bytes
+    answer_bytes: bytes
+    answer: Answer
+
+
+class _Cancelled(Exception):  # noqa: N818  (control flow: another run failed first)
+    pass
+
+
+def fragment_for(run: Run, document: Any, done: Mapping[str, Result]) -> Any:
+    """The fragment ``run`` receives: its subtree with inner answers in place.
+
+    Inner parts are applied from the last path to the first, so removing an array
+    element never shifts an index that another inner answer still has to reach.
+    """
+    fragment = copy.deepcopy(value_at(document, run.tokens))
+    depth = len(run.tokens)
+    inner = sorted(
+        (done[p] for p in run.inner),
+        key=lambda r: path_order(r.run.tokens[depth:]),
+        reverse=True,
+    )
+    for result in inner:
+        rel = result.run.tokens[depth:]
+        parent = value_at(fragment, rel[:-1])
+        last: Any = int(rel[-1]) if isinstance(parent, list) else rel[-1]
+        if result.answer.replaced:
+            parent[last] = copy.deepcopy(result.answer.replace)
+        else:
+            del parent[last]
+    return fragment
+
+
+def _tail(data: bytes) -> str:
+    lines = data.decode("utf-8", "replace").splitlines()
+    return "\n".join(lines[-STDERR_LINES:])
+
+
+class Scheduler:
+    """Executes one routing; ``commands`` maps delegate names to resolved argv."""
+
+    def __init__(
+        self,
+        routing: Routing,
+        document: Any,
+        context: Context,
+        entries: Mapping[str, Entry],
+        commands: Mapping[str, Sequence[str]],
+        settings: Settings,
+        on_state: Callable[[Run, str], None] | None = None,
+    ) -> None:
+        self.routing = routing
+        self.document = document
+        self.context = context
+        self.entries = entries
+        self.commands = commands
+        self.settings = settings
+        self.cancel = threading.Event()
+        self._on_state = on_state or (lambda run, state: None)
+
+    # -- one run ---------------------------------------------------------------------
+
+    def _builtin(self, run: Run, request: Request) -> tuple[bytes, Answer]:
+        try:
+            answer = rumprun.configure(request.fragment, run.pointer, self.context)
+        except rumprun.LayerError as exc:
+            lines = []
+            for v in exc.violations:
+                owner = self.routing.owner(v.pointer).delegate
+                source = "" if owner == rumprun.NAME else f" (left there by {owner})"
+                lines.append(f"{v.pointer or '/'}: {v.message}{source}")
+            raise DelegateError(
+                "the runtime config left for rumprun is not valid rumprun config",
+                delegate=rumprun.NAME,
+                pointer=run.pointer,
+                detail=lines,
+            ) from None
+        return protocol.encode(answer.as_json()), answer
+
+    def _external(self, run: Run, request: bytes) -> tuple[bytes, Answer]:
+        entry = self.entries[run.delegate]
+        argv = tuple(self.commands[run.delegate])
+        limits = runner.Limits(timeout=self.settings.timeout or entry.timeout)
+        env = runner.delegate_env(
+            entry.env,
+            {
+                "BAKEPLAN_PROTOCOL": protocol.PROTOCOL,
+                "BAKEPLAN_DELEGATE": run.delegate,
+                "BAKEPLAN_POINTER": run.pointer,
+            },
+        )
+        try:
+            outcome = runner.run(argv, request, env=env, limits=limits, cancel=self.cancel)
+        except runner.SpawnError as exc:
+            raise DelegateError(str(exc), delegate=run.delegate, pointer=run.pointer,
+                                command=argv) from None
+        if outcome.cancelled:
+            raise _Cancelled
+        stderr = _tail(outcome.stderr_tail)
+        if not outcome.ok():
+            error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
+            if error is not None:
+                detail = (f"error code: {error.code}",) if error.code else ()
+                raise DelegateError(error.message, delegate=run.delegate,
+                                    pointer=error.pointer or run.pointer, command=argv,
+                                    status=outcome.status(), stderr_tail=stderr, detail=detail)
+            raise DelegateError(f"failed: {outcome.status()}", delegate=run.delegate,
+                                pointer=run.pointer, command=argv, status=outcome.status(),
+                                stderr_tail=stderr)
+        try:
+            answer = protocol.parse_configure(outcome.stdout)
+        except protocol.ProtocolViolation as exc:
+            raise DelegateError(f"malformed answer: {exc.message}", delegate=run.delegate,
+                                pointer=run.pointer, command=argv, detail=exc.detail,
+                                status=outcome.status(), stderr_tail=stderr) from None
+        self._check_bounds(run, answer, argv)
+        return outcome.stdout, answer
+
+    def _check_bounds(self, run: Run, answer: Answer, argv: Sequence[str]) -> None:
+        """An answer speaks only of its own subtree."""
+        for device in answer.devices:
+            if device.pointer is not None and not within(tokens_of(device.pointer), run.tokens):
+                raise DelegateError(
+                    f"device {device.name!r} points at {device.pointer}, outside its claim",
+                    delegate=run.delegate, pointer=run.pointer, command=argv)
+
+    def _execute(self, run: Run, done: Mapping[str, Result]) -> Result:
+        if self.cancel.is_set():
+            raise _Cancelled
+        self._on_state(run, "running")
+        request = Request(
+            delegate=run.delegate,
+            pointer=run.pointer,
+            fragment=fragment_for(run, self.document, done),
+            context=self.context,
+        )
+        encoded = request.encode()
+        if run.builtin:
+            answer_bytes, answer = self._builtin(run, request)
+            command: tuple[str, ...] = ()
+        else:
+            answer_bytes, answer = self._external(run, encoded)
+            # As registered, not as resolved: the plan must not depend on this machine's paths.
+            command = self.entries[run.delegate].command
+        self._on_state(run, "done")
+        return Result(run=run, command=command, request=encoded, answer_bytes=answer_bytes,
+                      answer=answer)
+
+    # -- the whole routing -------------------------------------------------------------
+
+    def execute(self) -> tuple[Result, ...]:
+        """Every run's result in routing order, or the failures raised together."""
+        runs = self.routing.runs
+        parent = {inner: run.pointer for run in runs for inner in run.inner}
+        waiting = {run.pointer: set(run.inner) for run in runs}
+        done: dict[str, Result] = {}
+        failures: list[BakeplanError] = []
+        # Failed runs, and the outer runs that wait on them and so can never run.
+        settled: set[str] = set()
+
+        def ready() -> list[Run]:
+            return [r for r in runs if not waiting[r.pointer] and r.pointer not in done
+                    and r.pointer not in settled]
+
+        def finish(run: Run, result: Result | None, error: BaseException | None) -> None:
+            if error is not None:
+                settled.add(run.pointer)
+                self._on_state(run, "failed" if not isinstance(error, _Cancelled) else "cancelled")
+                if isinstance(error, BakeplanError):
+                    failures.append(error)
+                elif not isinstance(error, _Cancelled):
+                    raise error
+                # What waits on a failed run can never run.
+                outer = parent.get(run.pointer)
+                while outer is not None:
+                    settled.add(outer)
+                    outer = parent.get(outer)
+                if not self.settings.keep_going:
+                    self.cancel.set()
+                return
+            assert result is not None
+            done[run.pointer] = result
+            outer = parent.get(run.pointer)
+            if outer is not None:
+                waiting[outer].discard(run.pointer)
+
+        for run in runs:
+            self._on_state(run, "waiting")
+        try:
+            if self.settings.jobs <= 1:
+                self._serial(ready, finish, done)
+            else:
+                self._parallel(ready, finish, done)
+        except BaseException:
+            # Interrupts and bugs alike: no delegate outlives bakeplan.
+            self.cancel.set()
+            runner.terminate_all()
+            raise
+        raise_all(failures)
+        return tuple(done[r.pointer] for r in runs)
+
+    def _serial(
+        self,
+        ready: Callable[[], list[Run]],
+        finish: Callable[[Run, Result | None, BaseException | None], None],
+        done: Mapping[str, Result],
+    ) -> None:
+        while not self.cancel.is_set() and (batch := ready()):
+            for run in batch:
+                try:
+                    finish(run, self._execute(run, done), None)
+                except (BakeplanError, _Cancelled) as exc:
+                    finish(run, None, exc)
+                if self.cancel.is_set():
+                    return
+
+    def _parallel(
+        self,
+        ready: Callable[[], list[Run]],
+        finish: Callable[[Run, Result | None, BaseException | None], None],
+        done: Mapping[str, Result],
+    ) -> None:
+        with ThreadPoolExecutor(max_workers=self.settings.jobs,
+                                thread_name_prefix="bakeplan-run") as pool:
+            running: dict[Future[Result], Run] = {}
+            try:
+                while True:
+                    if not self.cancel.is_set():
+                        started = set(running.values())
+                        for run in ready():
+                            if run not in started:
+                                running[pool.submit(self._execute, run, done)] = run
+                    if not running:
+                        return
+                    # A bounded wait keeps the main thread responsive to SIGINT/SIGTERM.
+                    finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        run = running.pop(future)
+                        error = future.exception()
+                        finish(run, None if error else future.result(), error)
+            except BaseException:
+                # Before the pool's exit waits for its threads: stop their delegates first.
+                self.cancel.set()
+                runner.terminate_all()
+                raise

@@ -1,0 +1,142 @@
+"""What a Python delegate imports: the ``bakeplan/1`` loop around one function.
+
+A delegate module declares a ``Delegate`` and calls ``serve``.  ``serve`` reads the one
+request from stdin, checks it against the request schema, answers ``describe`` from the
+declaration, validates a ``configure`` fragment against the declared fragment schema
+(errors point into the config), calls the function, and writes exactly one JSON answer.
+A ``Refusal`` raised by the function becomes an error object with a pointer and exit
+status 1.  Example::
+
+    from orchestrator.sdk import Delegate, Refusal, serve
+
+    def configure(request):
+        if "secret" in request.fragment:
+            raise Refusal("no secrets here", pointer=request.pointer + "/secret")
+        return {"replace": request.fragment}
+
+    DELEGATE = Delegate(name="example", version="1", configure=configure, claims=("/x",))
+
+    if __name__ == "__main__":
+        raise SystemExit(serve(DELEGATE))
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from orchestrator import jsontext, protocol, schemas
+from orchestrator.protocol import PROTOCOL, Context, Request
+
+
+class Refusal(Exception):  # noqa: N818  (a delegate's answer, not a crash)
+    """The delegate refuses the fragment: ``pointer`` is absolute, into the config."""
+
+    def __init__(self, message: str, *, pointer: str | None = None,
+                 code: str = "invalid-fragment") -> None:
+        super().__init__(message)
+        self.message = message
+        self.pointer = pointer
+        self.code = code
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delegate:
+    """A delegate's declaration: its ``describe`` answer and its ``configure`` function."""
+
+    name: str
+    version: str
+    configure: Callable[[Request], Mapping[str, Any]]
+    claims: tuple[str, ...] = ()
+    fragment_schema: Mapping[str, Any] | bool | None = None
+    examples: tuple[Any, ...] = ()
+    pure: bool = True
+
+    def describe(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "protocol": PROTOCOL,
+            "name": self.name,
+            "version": self.version,
+            "protocols": [PROTOCOL],
+            "pure": self.pure,
+        }
+        if self.claims:
+            answer["claims"] = list(self.claims)
+        if self.fragment_schema is not None:
+            answer["fragment_schema"] = self.fragment_schema
+        if self.examples:
+            answer["examples"] = list(self.examples)
+        return answer
+
+
+def _error(message: str, *, pointer: str | None = None, code: str) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if pointer is not None:
+        error["pointer"] = pointer
+    return {"protocol": PROTOCOL, "error": error}
+
+
+def _request(raw: bytes) -> dict[str, Any]:
+    try:
+        document = jsontext.parse(raw, source="stdin")
+    except jsontext.JsonTextError as exc:
+        raise Refusal(f"the request is not strict JSON: {exc.headline()}",
+                      code="bad-request") from None
+    if isinstance(document, dict) and document.get("protocol") != PROTOCOL:
+        raise Refusal(f"unsupported protocol {document.get('protocol')!r}; this delegate "
+                      f"speaks {PROTOCOL}", code="unsupported-protocol")
+    problems = schemas.explain("request", document)
+    if problems:
+        raise Refusal("the request breaks the bakeplan/1 request schema: " + "; ".join(problems),
+                      code="bad-request")
+    assert isinstance(document, dict)
+    return document
+
+
+def handle(delegate: Delegate, raw: bytes) -> tuple[int, dict[str, Any]]:
+    """The exit status and answer for one raw request (``serve`` without the streams)."""
+    try:
+        document = _request(raw)
+        if document["op"] == "describe":
+            return 0, delegate.describe()
+        request = Request(
+            delegate=document["delegate"],
+            pointer=document["pointer"],
+            fragment=document["fragment"],
+            context=Context(
+                bake_config=document["context"]["bake_config"],
+                platform=document["context"]["platform"],
+                components=tuple(document["context"]["components"]),
+            ),
+        )
+        if delegate.fragment_schema is not None:
+            violations = schemas.violations_of(
+                delegate.fragment_schema, request.fragment, base_pointer=request.pointer)
+            if violations:
+                first = violations[0]
+                raise Refusal(
+                    "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations),
+                    pointer=first.pointer,
+                )
+        answer = {"protocol": PROTOCOL, **delegate.configure(request)}
+    except Refusal as refusal:
+        return 1, _error(refusal.message, pointer=refusal.pointer, code=refusal.code)
+    return 0, answer
+
+
+def serve(delegate: Delegate, stdin: BinaryIO | None = None,
+          stdout: BinaryIO | None = None) -> int:
+    """Answer the one request on stdin; return the exit status."""
+    raw = (stdin or sys.stdin.buffer).read()
+    try:
+        status, answer = handle(delegate, raw)
+    except Exception as exc:  # a bug in the delegate: say so in the protocol, trace on stderr
+        traceback.print_exc()
+        status, answer = 1, _error(f"internal error: {exc}", code="internal")
+    out = stdout or sys.stdout.buffer
+    out.write(protocol.encode(answer))
+    out.flush()
+    return status
