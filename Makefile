@@ -25,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check orchestrator delegates tests
+	$(BIN)/python -m ruff format --check orchestrator delegates tests
 	$(BIN)/python -m mypy
 
 clean:

@@ -44,7 +44,8 @@ def _interface_arguments(
             raise Refusal(
                 f"Mirage's stack takes one {family} address per interface; "
                 f"{first[family]} already gives one",
-                pointer=where, code="unsupported",
+                pointer=where,
+                code="unsupported",
             )
         first[family] = where
         if family == "inet" and method == "static":
@@ -60,8 +61,11 @@ def _interface_arguments(
 
 def configure(request: Request) -> Mapping[str, Any]:
     if request.pointer != "/net":
-        raise Refusal(f"{NAME} configures /net, not {request.pointer}", pointer=request.pointer,
-                      code="unsupported-pointer")
+        raise Refusal(
+            f"{NAME} configures /net, not {request.pointer}",
+            pointer=request.pointer,
+            code="unsupported-pointer",
+        )
     net = request.fragment
     interfaces: Mapping[str, Any] = net.get("interfaces") or {}
     addressed = [name for name, interface in interfaces.items() if interface.get("addrs")]
@@ -69,14 +73,16 @@ def configure(request: Request) -> Mapping[str, Any]:
         raise Refusal(
             f"Mirage's generic stack configures one interface's addresses; "
             f"{addressed[0]} and {addressed[1]} both have some",
-            pointer=pointer_of(["net", "interfaces", addressed[1], "addrs"]), code="unsupported",
+            pointer=pointer_of(["net", "interfaces", addressed[1], "addrs"]),
+            code="unsupported",
         )
     boot: list[str] = []
     configure_args: list[str] = []
     families: set[str] = set()
     if addressed:
         boot, configure_args, families = _interface_arguments(
-            addressed[0], interfaces[addressed[0]])
+            addressed[0], interfaces[addressed[0]]
+        )
     for gateway in net.get("gateways") or ():
         option = "--ipv4-gateway" if gateway["type"] == "inet" else "--ipv6-gateway"
         families.add(gateway["type"])
@@ -88,11 +94,13 @@ def configure(request: Request) -> Mapping[str, Any]:
 
     warnings = []
     if net.get("dns"):
-        warnings.append({
-            "pointer": "/net/dns",
-            "message": "Mirage resolves names with the unikernel's own DNS client; "
-                       "these resolvers are not passed to it",
-        })
+        warnings.append(
+            {
+                "pointer": "/net/dns",
+                "message": "Mirage resolves names with the unikernel's own DNS client; "
+                "these resolvers are not passed to it",
+            }
+        )
     packages = list(STACK_PACKAGES)
     if "--dhcp=true" in configure_args:
         packages.extend(DHCP_PACKAGES)
@@ -101,12 +109,15 @@ def configure(request: Request) -> Mapping[str, Any]:
         ocaml["configure"] = configure_args
     answer: dict[str, Any] = {
         "devices": [
-            {"name": name, "kind": "net", "pointer": pointer_of(["net", "interfaces", name]),
-             "driver": "bpf"}
+            {
+                "name": name,
+                "kind": "net",
+                "pointer": pointer_of(["net", "interfaces", name]),
+                "driver": "bpf",
+            }
             for name in interfaces
         ],
-        "components": {"add": ["rumpdev_bpf"],
-                       "remove": ["rumpnet_netinet", "rumpnet_netinet6"]},
+        "components": {"add": ["rumpdev_bpf"], "remove": ["rumpnet_netinet", "rumpnet_netinet6"]},
         "toolchain": {"ocaml": ocaml},
     }
     if warnings:
@@ -121,9 +132,14 @@ DELEGATE = Delegate(
     claims=("/net",),
     fragment_schema=_fragment_schema(),
     examples=(
-        {"interfaces": {"vioif0": {"addrs": [
-            {"type": "inet", "method": "static", "addr": "10.0.120.10/24"}]}},
-         "gateways": [{"type": "inet", "addr": "10.0.120.1"}]},
+        {
+            "interfaces": {
+                "vioif0": {
+                    "addrs": [{"type": "inet", "method": "static", "addr": "10.0.120.10/24"}]
+                }
+            },
+            "gateways": [{"type": "inet", "addr": "10.0.120.1"}],
+        },
         {"interfaces": {"vioif0": {"addrs": [{"type": "inet", "method": "dhcp"}]}}},
     ),
 )

@@ -21,7 +21,8 @@ def configure(request: Request) -> Mapping[str, Any]:
         raise Refusal(
             f"the rumprun layer configures the whole config or one of "
             f"{', '.join(RUMPRUN_KEYS)}, not {request.pointer}",
-            pointer=request.pointer, code="unsupported-pointer",
+            pointer=request.pointer,
+            code="unsupported-pointer",
         )
     try:
         answer = rumprun.configure(request.fragment, request.pointer, request.context)
@@ -41,9 +42,7 @@ DELEGATE = Delegate(
     version=rumprun.VERSION,
     configure=configure,
     claims=tuple(f"/{key}" for key in RUMPRUN_KEYS),
-    examples=(
-        {"rc": [{"bin": "mathopd", "argv": ["mathopd", "-f", "/data/mathopd.conf"]}]},
-    ),
+    examples=({"rc": [{"bin": "mathopd", "argv": ["mathopd", "-f", "/data/mathopd.conf"]}]},),
 )
 
 

@@ -27,6 +27,7 @@ from orchestrator.errors import (
 )
 
 if TYPE_CHECKING:
+    from orchestrator.pipeline import Options
     from orchestrator.routing import Run
 
 SCHEMAS = ("config", "registry", "request", "response", "plan")
@@ -61,51 +62,88 @@ class _Parser(argparse.ArgumentParser):
 
 def _routing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the unikernel config (- for stdin)")
-    parser.add_argument("-r", "--registry", action="append", default=[], metavar="FILE",
-                        help="a registry file (repeatable); default: $BAKEPLAN_REGISTRY, "
-                             "else ./bakeplan-registry.json and the user registry")
-    parser.add_argument("-b", "--bake-config", default="hw_virtio", metavar="NAME",
-                        help="the rumprun-bake config (default: hw_virtio)")
-    parser.add_argument("--delegate", action="append", default=[], metavar="POINTER=NAME",
-                        help="give POINTER to delegate NAME, settling competing claims")
+    parser.add_argument(
+        "-r",
+        "--registry",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a registry file (repeatable); default: $BAKEPLAN_REGISTRY, "
+        "else ./bakeplan-registry.json and the user registry",
+    )
+    parser.add_argument(
+        "-b",
+        "--bake-config",
+        default="hw_virtio",
+        metavar="NAME",
+        help="the rumprun-bake config (default: hw_virtio)",
+    )
+    parser.add_argument(
+        "--delegate",
+        action="append",
+        default=[],
+        metavar="POINTER=NAME",
+        help="give POINTER to delegate NAME, settling competing claims",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bakeplan",
         description="Split a rumprun unikernel config among the toolchains that own its "
-                    "parts, run their delegates, and print one bake plan.",
+        "parts, run their delegates, and print one bake plan.",
     )
     parser.add_argument("--version", action="version", version=f"bakeplan {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     plan = commands.add_parser("plan", help="run the delegates and print the bake plan")
     _routing_options(plan)
-    plan.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
-                      help="delegates run at once (default: 8, or twice the cores if more)")
-    plan.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
-                      help="time limit per delegate in seconds (default: the registry's, 30)")
-    plan.add_argument("--keep-going", action="store_true",
-                      help="run every independent delegate and report every failure")
-    plan.add_argument("-o", "--output", metavar="OUT",
-                      help="write the plan to OUT atomically instead of stdout")
-    plan.add_argument("-v", "--verbose", action="store_true",
-                      help="log each delegate's start, end and duration on stderr")
+    plan.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="delegates run at once (default: 8, or twice the cores if more)",
+    )
+    plan.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="time limit per delegate in seconds (default: the registry's, 30)",
+    )
+    plan.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every independent delegate and report every failure",
+    )
+    plan.add_argument(
+        "-o", "--output", metavar="OUT", help="write the plan to OUT atomically instead of stdout"
+    )
+    plan.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each delegate's start, end and duration on stderr",
+    )
     plan.set_defaults(func=_plan)
 
     validate = commands.add_parser(
-        "validate", help="check config, registry and routing without running any delegate")
+        "validate", help="check config, registry and routing without running any delegate"
+    )
     _routing_options(validate)
     validate.set_defaults(func=_validate)
 
     schema = commands.add_parser("schema", help="print one of bakeplan's JSON Schemas")
-    schema.add_argument("name", choices=SCHEMAS, metavar="NAME",
-                        help=f"one of: {', '.join(SCHEMAS)}")
+    schema.add_argument(
+        "name", choices=SCHEMAS, metavar="NAME", help=f"one of: {', '.join(SCHEMAS)}"
+    )
     schema.set_defaults(func=_schema)
     return parser
 
 
-def _options(args: argparse.Namespace) -> object:
+def _options(args: argparse.Namespace) -> Options:
     from orchestrator.pipeline import Options, default_jobs  # noqa: PLC0415
 
     return Options(
@@ -139,7 +177,6 @@ def _plan(args: argparse.Namespace) -> int:
     from orchestrator.plan import dumps  # noqa: PLC0415
 
     options = _options(args)
-    assert isinstance(options, pipeline.Options)
     plan = pipeline.make_plan(options, on_state=_verbose_log() if args.verbose else None)
     report.show_warnings(plan["warnings"])
     output.emit(dumps(plan), args.output)
@@ -150,7 +187,6 @@ def _validate(args: argparse.Namespace) -> int:
     from orchestrator import pipeline  # noqa: PLC0415
 
     options = _options(args)
-    assert isinstance(options, pipeline.Options)
     prepared = pipeline.validate(options)
     runs = ", ".join(f"{r.delegate} at {r.pointer or '/'}" for r in prepared.routing.runs)
     sys.stderr.write(f"bakeplan: {options.config}: valid for {prepared.bake.name} ({runs})\n")
@@ -184,7 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         code: int = args.func(args)
-        return code
     except BakeplanError as error:
         return _fail(error)
     except KeyboardInterrupt:
@@ -195,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader of stdout went away (| head): nothing left to say to anyone.
         sys.stderr.close()
         return 1
+    else:
+        return code
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -19,7 +19,7 @@ from orchestrator.errors import InputError
 def write_atomic(path: str | Path, text: str) -> None:
     """Replace ``path`` with ``text`` all at once, or leave it as it was."""
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    folder = target.parent if str(target.parent) else Path()
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

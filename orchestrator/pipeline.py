@@ -55,8 +55,9 @@ class Prepared:
 
     @property
     def context(self) -> Context:
-        return Context(bake_config=self.bake.name, platform=self.bake.platform,
-                       components=self.bake.components)
+        return Context(
+            bake_config=self.bake.name, platform=self.bake.platform, components=self.bake.components
+        )
 
 
 def prepare(options: Options) -> Prepared:
@@ -105,12 +106,14 @@ def make_plan(
     prepared = prepare(options)
     entries: dict[str, Entry] = {e.name: e for e in prepared.registry.entries}
     scheduler = Scheduler(
-        prepared.routing,
-        prepared.config.data,
-        prepared.context,
-        entries,
-        prepared.commands,
-        Settings(jobs=options.jobs, timeout=options.timeout, keep_going=options.keep_going),
+        routing=prepared.routing,
+        document=prepared.config.data,
+        context=prepared.context,
+        entries=entries,
+        commands=prepared.commands,
+        settings=Settings(
+            jobs=options.jobs, timeout=options.timeout, keep_going=options.keep_going
+        ),
         on_state=on_state,
     )
     return assemble(prepared.bake, scheduler.execute())

@@ -29,11 +29,13 @@ def directives_of(results: Iterable[Result]) -> tuple[Directive, ...]:
     for result in results:
         answer = result.answer
         if answer.add:
-            directives.append(Directive("add", tuple(flag_of(c) for c in answer.add),
-                                        result.run.delegate))
+            directives.append(
+                Directive("add", tuple(flag_of(c) for c in answer.add), result.run.delegate)
+            )
         if answer.remove:
-            directives.append(Directive("remove", tuple(flag_of(c) for c in answer.remove),
-                                        result.run.delegate))
+            directives.append(
+                Directive("remove", tuple(flag_of(c) for c in answer.remove), result.run.delegate)
+            )
     return tuple(directives)
 
 
@@ -52,23 +54,30 @@ def gate(
         return problems
     for need in rumprun.requirements(runtime):
         if need.platform is not None and need.platform != bake.platform:
-            problems.append(ConflictError(
-                f"{need.why} needs the {need.platform} platform; bake config {bake.name} is "
-                f"{bake.platform}",
-                pointer=need.pointer,
-                hint=f"choose a {need.platform}_ bake config with -b",
-            ))
+            problems.append(
+                ConflictError(
+                    f"{need.why} needs the {need.platform} platform; bake config {bake.name} is "
+                    f"{bake.platform}",
+                    pointer=need.pointer,
+                    hint=f"choose a {need.platform}_ bake config with -b",
+                )
+            )
         if need.any_of and not linked.intersection(need.any_of):
             names = " or ".join(need.any_of)
             culprits = sorted({removed_by[c] for c in need.any_of if c in removed_by})
-            why = (f" (removed by {', '.join(culprits)})" if culprits
-                   else " (the bake config does not link it)")
-            problems.append(ConflictError(
-                f"{need.why} needs component {names}, which bake config {bake.name} does not "
-                f"link{why}",
-                pointer=need.pointer,
-                detail=(f"component: {names}", f"bake config: {bake.name}"),
-            ))
+            why = (
+                f" (removed by {', '.join(culprits)})"
+                if culprits
+                else " (the bake config does not link it)"
+            )
+            problems.append(
+                ConflictError(
+                    f"{need.why} needs component {names}, which bake config {bake.name} does not "
+                    f"link{why}",
+                    pointer=need.pointer,
+                    detail=(f"component: {names}", f"bake config: {bake.name}"),
+                )
+            )
     return problems
 
 
@@ -86,20 +95,24 @@ def assemble(bake: BakeConfig, results: Sequence[Result]) -> dict[str, Any]:
         for device in result.answer.devices:
             first = owner_of_device.get(device.name)
             if first is not None:
-                problems.append(ConflictError(
-                    f"device name {device.name!r} given by {first.run.delegate} (at "
-                    f"{first.run.pointer or '/'}) and by {result.run.delegate}",
-                    pointer=device.pointer or result.run.pointer,
-                ))
+                problems.append(
+                    ConflictError(
+                        f"device name {device.name!r} given by {first.run.delegate} (at "
+                        f"{first.run.pointer or '/'}) and by {result.run.delegate}",
+                        pointer=device.pointer or result.run.pointer,
+                    )
+                )
                 continue
             owner_of_device[device.name] = result
-            devices.append({
-                "name": device.name,
-                "kind": device.kind,
-                "by": result.run.delegate,
-                "pointer": device.pointer if device.pointer is not None else result.run.pointer,
-                **{k: device.fields[k] for k in sorted(device.fields)},
-            })
+            devices.append(
+                {
+                    "name": device.name,
+                    "kind": device.kind,
+                    "by": result.run.delegate,
+                    "pointer": device.pointer if device.pointer is not None else result.run.pointer,
+                    **{k: device.fields[k] for k in sorted(device.fields)},
+                }
+            )
     problems.extend(gate(runtime, bake, libs, directives))
     raise_all(problems)
 
@@ -111,17 +124,24 @@ def assemble(bake: BakeConfig, results: Sequence[Result]) -> dict[str, Any]:
                 merged.setdefault(key, []).extend(values)
 
     warnings = [
-        {"by": r.run.delegate, "pointer": w.pointer if w.pointer is not None else r.run.pointer,
-         "message": w.message}
-        for r in results for w in r.answer.warnings
+        {
+            "by": r.run.delegate,
+            "pointer": w.pointer if w.pointer is not None else r.run.pointer,
+            "message": w.message,
+        }
+        for r in results
+        for w in r.answer.warnings
     ]
     size = len(protocol.encode(runtime)) - 1
     if bake.platform == "hw" and size > MULTIBOOT_CMDLINE_LIMIT:
-        warnings.append({
-            "by": "bakeplan", "pointer": "",
-            "message": f"the runtime config is {size} bytes; rumprun on hw halts on a "
-                       f"multiboot command line over {MULTIBOOT_CMDLINE_LIMIT} bytes",
-        })
+        warnings.append(
+            {
+                "by": "bakeplan",
+                "pointer": "",
+                "message": f"the runtime config is {size} bytes; rumprun on hw halts on a "
+                f"multiboot command line over {MULTIBOOT_CMDLINE_LIMIT} bytes",
+            }
+        )
 
     return {
         "plan": PLAN_VERSION,
@@ -134,8 +154,9 @@ def assemble(bake: BakeConfig, results: Sequence[Result]) -> dict[str, Any]:
         },
         "devices": devices,
         "runtime": {"config": runtime},
-        "toolchains": {c: {k: toolchains[c][k] for k in sorted(toolchains[c])}
-                       for c in sorted(toolchains)},
+        "toolchains": {
+            c: {k: toolchains[c][k] for k in sorted(toolchains[c])} for c in sorted(toolchains)
+        },
         "delegations": [
             {
                 "delegate": r.run.delegate,

@@ -19,7 +19,7 @@ from orchestrator import jsontext, schemas
 PROTOCOL = "bakeplan/1"
 
 
-class ProtocolViolation(Exception):  # noqa: N818  (a value-carrying outcome, not a crash)
+class ProtocolViolation(Exception):
     """An answer that breaks the protocol: what is wrong, with further detail lines."""
 
     def __init__(self, message: str, detail: tuple[str, ...] = ()) -> None:
@@ -90,7 +90,7 @@ class Device:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Warning:  # noqa: A001  (the protocol's own word)
+class Warning:
     """A warning from a delegate about a place in the config."""
 
     message: str
@@ -129,8 +129,12 @@ class Answer:
             document["replace"] = self.replace
         if self.devices:
             document["devices"] = [
-                {"name": d.name, "kind": d.kind, **({"pointer": d.pointer} if d.pointer else {}),
-                 **d.fields}
+                {
+                    "name": d.name,
+                    "kind": d.kind,
+                    **({"pointer": d.pointer} if d.pointer else {}),
+                    **d.fields,
+                }
                 for d in self.devices
             ]
         if self.add or self.remove:
@@ -178,7 +182,7 @@ def _check(document: Any, section: Literal["configure", "describe", "failure"]) 
         raise ProtocolViolation(
             f"the answer speaks protocol {spoken!r}; bakeplan speaks {PROTOCOL!r}"
             if spoken is not None
-            else f"the answer has no \"protocol\": {PROTOCOL!r} expected"
+            else f'the answer has no "protocol": {PROTOCOL!r} expected'
         )
     problems = schemas.explain("response", document, ref=f"#/$defs/{section}")
     if problems:

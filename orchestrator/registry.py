@@ -121,7 +121,10 @@ def load_file(path: str | Path) -> tuple[Entry, ...]:
             problems.append(
                 InputError(
                     f"delegate {name!r} is defined twice (first as /delegates/{seen[name]})",
-                    file=str(path), line=line, col=col, pointer=f"/delegates/{index}/name",
+                    file=str(path),
+                    line=line,
+                    col=col,
+                    pointer=f"/delegates/{index}/name",
                 )
             )
             continue

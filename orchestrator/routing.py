@@ -48,7 +48,7 @@ def resolve(document: Any, tokens: Sequence[str]) -> Any:
                 return _MISSING
             node = node[token]
         elif isinstance(node, list):
-            if not token.isdigit() or (token != "0" and token.startswith("0")):
+            if not token.isdigit() or (token != "0" and token.startswith("0")):  # noqa: S105
                 return _MISSING
             index = int(token)
             if index >= len(node):
@@ -130,7 +130,8 @@ def parse_overrides(values: Sequence[str]) -> dict[str, str]:
         pointer, sep, name = value.rpartition("=")
         if not sep or not pointer.startswith("/") or not name:
             raise UsageError(
-                f"--delegate {value!r}: expected POINTER=NAME, e.g. --delegate /net=mirage-net-config"
+                f"--delegate {value!r}: expected POINTER=NAME",
+                hint="for example --delegate /net=mirage-net-config",
             )
         tokens_of(pointer)
         if pointer in chosen and chosen[pointer] != name:
@@ -165,8 +166,9 @@ def route(
     for pointer, name in overrides.items():
         if name != BUILTIN and registry.get(name) is None:
             error = registry.unknown(name)
-            problems.append(UsageError(f"--delegate {pointer}={name}: {error.message}",
-                                       hint=error.hint))
+            problems.append(
+                UsageError(f"--delegate {pointer}={name}: {error.message}", hint=error.hint)
+            )
             continue
         if name == BUILTIN:
             # The built-in layer takes a part back by removing every other claim on it.
@@ -205,8 +207,9 @@ def route(
                 f"unknown key {key!r}: rumprun does not know it and no delegate claims it",
                 pointer=pointer_of([key]),
                 detail=detail,
-                hint=f"did you mean {close!r}?" if close else
-                f"rumprun knows {', '.join(RUMPRUN_KEYS)}",
+                hint=f"did you mean {close!r}?"
+                if close
+                else f"rumprun knows {', '.join(RUMPRUN_KEYS)}",
             )
         )
     raise_all(problems)

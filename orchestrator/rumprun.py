@@ -24,7 +24,7 @@ VERSION = "1"
 _DISK = re.compile(r"^/dev/(?P<disk>[a-z]+[0-9]+)[a-p]?$")
 
 
-class LayerError(Exception):  # noqa: N818  (a refusal the caller reports, not a crash)
+class LayerError(Exception):
     """The fragment is not something rumprun's config layer can read."""
 
     def __init__(self, violations: Sequence[dialect.Violation]) -> None:
@@ -34,7 +34,7 @@ class LayerError(Exception):  # noqa: N818  (a refusal the caller reports, not a
 
 @dataclass(frozen=True)
 class Requirement:
-    """The part at ``pointer`` needs one of ``any_of`` linked (or, with ``platform``, that platform)."""
+    """The part at ``pointer`` needs one of ``any_of`` linked, or the platform ``platform``."""
 
     pointer: str
     any_of: tuple[str, ...] = ()
@@ -47,8 +47,9 @@ def _section(pointer: str) -> str | None:
         return None
     key = pointer[1:]
     if key not in RUMPRUN_KEYS:
-        raise ValueError(f"the rumprun layer configures the whole document or one of its keys, "
-                         f"not {pointer!r}")
+        raise ValueError(
+            f"the rumprun layer configures the whole document or one of its keys, not {pointer!r}"
+        )
     return key
 
 
@@ -67,14 +68,19 @@ def devices(document: Mapping[str, Any]) -> Iterator[Device]:
     """The devices the domain builder attaches for a runtime config, in config order."""
     for name, interface in (document.get("net", {}).get("interfaces") or {}).items():
         extra = {"create": True} if interface.get("create") else {}
-        yield Device(name=name, kind="net", pointer=pointer_of(["net", "interfaces", name]),
-                     fields=extra)
+        yield Device(
+            name=name, kind="net", pointer=pointer_of(["net", "interfaces", name]), fields=extra
+        )
     blk = document.get("blk") or {}
     for name, spec in blk.items():
         if spec.get("type") == "etfs":
             path = spec.get("path", "")
-            yield Device(name=name, kind="block", pointer=pointer_of(["blk", name]),
-                         fields={"path": path, "vdev": path.partition(":")[2]})
+            yield Device(
+                name=name,
+                kind="block",
+                pointer=pointer_of(["blk", name]),
+                fields={"path": path, "vdev": path.partition(":")[2]},
+            )
     seen = set(blk)
     for mountpoint, mount in (document.get("mount") or {}).items():
         if mount.get("source") != "blk":
@@ -83,35 +89,51 @@ def devices(document: Mapping[str, Any]) -> Iterator[Device]:
         if match is None or match["disk"] in seen:
             continue
         seen.add(match["disk"])
-        yield Device(name=match["disk"], kind="block", pointer=pointer_of(["mount", mountpoint]),
-                     fields={"path": f"/dev/{match['disk']}"})
+        yield Device(
+            name=match["disk"],
+            kind="block",
+            pointer=pointer_of(["mount", mountpoint]),
+            fields={"path": f"/dev/{match['disk']}"},
+        )
 
 
 def requirements(document: Mapping[str, Any]) -> Iterator[Requirement]:
     """What each part of a runtime config needs from the bake config, in config order."""
     net = document.get("net")
     if isinstance(net, dict):
-        families = []
-        for name, interface in (net.get("interfaces") or {}).items():
-            for index, address in enumerate(interface.get("addrs") or ()):
-                families.append((pointer_of(["net", "interfaces", name, "addrs", str(index)]),
-                                 address.get("type")))
-        for index, gateway in enumerate(net.get("gateways") or ()):
-            families.append((pointer_of(["net", "gateways", str(index)]), gateway.get("type")))
-        for where, family in families:
-            if family == "inet6":
-                yield Requirement(where, ("rumpnet_netinet6",), why="an inet6 address")
-            else:
-                yield Requirement(where, ("rumpnet_netinet",), why="an inet address")
-        if not families:
-            yield Requirement("/net", ("rumpnet_netinet",), why="network configuration")
-    for name, spec in (document.get("blk") or {}).items():
+        yield from _net_requirements(net)
+    yield from _blk_requirements(document.get("blk") or {})
+    yield from _mount_requirements(document.get("mount") or {})
+
+
+def _net_requirements(net: Mapping[str, Any]) -> Iterator[Requirement]:
+    families: list[tuple[str, str]] = []
+    for name, interface in (net.get("interfaces") or {}).items():
+        for index, address in enumerate(interface.get("addrs") or ()):
+            where = pointer_of(["net", "interfaces", name, "addrs", str(index)])
+            families.append((where, address.get("type")))
+    for index, gateway in enumerate(net.get("gateways") or ()):
+        families.append((pointer_of(["net", "gateways", str(index)]), gateway.get("type")))
+    for where, family in families:
+        if family == "inet6":
+            yield Requirement(where, ("rumpnet_netinet6",), why="an inet6 address")
+        else:
+            yield Requirement(where, ("rumpnet_netinet",), why="an inet address")
+    if not families:
+        yield Requirement("/net", ("rumpnet_netinet",), why="network configuration")
+
+
+def _blk_requirements(blk: Mapping[str, Any]) -> Iterator[Requirement]:
+    for name, spec in blk.items():
         where = pointer_of(["blk", name])
         if spec.get("type") == "vnd":
             yield Requirement(where, ("rumpdev_vnd",), why="a vnd device")
         elif spec.get("type") == "etfs":
             yield Requirement(where, platform="xen", why="an etfs device (Xen blkfront)")
-    for mountpoint, mount in (document.get("mount") or {}).items():
+
+
+def _mount_requirements(mounts: Mapping[str, Any]) -> Iterator[Requirement]:
+    for mountpoint, mount in mounts.items():
         where = pointer_of(["mount", mountpoint])
         source = mount.get("source")
         if source == "kernfs":
@@ -120,5 +142,8 @@ def requirements(document: Mapping[str, Any]) -> Iterator[Requirement]:
             yield Requirement(where, ("rumpfs_tmpfs",), why="a tmpfs mount")
         elif source == "blk":
             yield Requirement(where, ("rumpdev_disk",), why="a block device mount")
-            yield Requirement(where, ("rumpfs_ffs", "rumpfs_ext2fs", "rumpfs_cd9660"),
-                              why="a block device mount (ffs, ext2fs or cd9660)")
+            yield Requirement(
+                where,
+                ("rumpfs_ffs", "rumpfs_ext2fs", "rumpfs_cd9660"),
+                why="a block device mount (ffs, ext2fs or cd9660)",
+            )

@@ -46,7 +46,7 @@ class Result:
     answer: Answer
 
 
-class _Cancelled(Exception):  # noqa: N818  (control flow: another run failed first)
+class _Cancelled(Exception):
     pass
 
 
@@ -84,6 +84,7 @@ class Scheduler:
 
     def __init__(
         self,
+        *,
         routing: Routing,
         document: Any,
         context: Context,
@@ -135,8 +136,9 @@ class Scheduler:
         try:
             outcome = runner.run(argv, request, env=env, limits=limits, cancel=self.cancel)
         except runner.SpawnError as exc:
-            raise DelegateError(str(exc), delegate=run.delegate, pointer=run.pointer,
-                                command=argv) from None
+            raise DelegateError(
+                str(exc), delegate=run.delegate, pointer=run.pointer, command=argv
+            ) from None
         if outcome.cancelled:
             raise _Cancelled
         stderr = _tail(outcome.stderr_tail)
@@ -144,18 +146,35 @@ class Scheduler:
             error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
             if error is not None:
                 detail = (f"error code: {error.code}",) if error.code else ()
-                raise DelegateError(error.message, delegate=run.delegate,
-                                    pointer=error.pointer or run.pointer, command=argv,
-                                    status=outcome.status(), stderr_tail=stderr, detail=detail)
-            raise DelegateError(f"failed: {outcome.status()}", delegate=run.delegate,
-                                pointer=run.pointer, command=argv, status=outcome.status(),
-                                stderr_tail=stderr)
+                raise DelegateError(
+                    error.message,
+                    delegate=run.delegate,
+                    pointer=error.pointer or run.pointer,
+                    command=argv,
+                    status=outcome.status(),
+                    stderr_tail=stderr,
+                    detail=detail,
+                )
+            raise DelegateError(
+                f"failed: {outcome.status()}",
+                delegate=run.delegate,
+                pointer=run.pointer,
+                command=argv,
+                status=outcome.status(),
+                stderr_tail=stderr,
+            )
         try:
             answer = protocol.parse_configure(outcome.stdout)
         except protocol.ProtocolViolation as exc:
-            raise DelegateError(f"malformed answer: {exc.message}", delegate=run.delegate,
-                                pointer=run.pointer, command=argv, detail=exc.detail,
-                                status=outcome.status(), stderr_tail=stderr) from None
+            raise DelegateError(
+                f"malformed answer: {exc.message}",
+                delegate=run.delegate,
+                pointer=run.pointer,
+                command=argv,
+                detail=exc.detail,
+                status=outcome.status(),
+                stderr_tail=stderr,
+            ) from None
         self._check_bounds(run, answer, argv)
         return outcome.stdout, answer
 
@@ -165,7 +184,10 @@ class Scheduler:
             if device.pointer is not None and not within(tokens_of(device.pointer), run.tokens):
                 raise DelegateError(
                     f"device {device.name!r} points at {device.pointer}, outside its claim",
-                    delegate=run.delegate, pointer=run.pointer, command=argv)
+                    delegate=run.delegate,
+                    pointer=run.pointer,
+                    command=argv,
+                )
 
     def _execute(self, run: Run, done: Mapping[str, Result]) -> Result:
         if self.cancel.is_set():
@@ -186,8 +208,9 @@ class Scheduler:
             # As registered, not as resolved: the plan must not depend on this machine's paths.
             command = self.entries[run.delegate].command
         self._on_state(run, "done")
-        return Result(run=run, command=command, request=encoded, answer_bytes=answer_bytes,
-                      answer=answer)
+        return Result(
+            run=run, command=command, request=encoded, answer_bytes=answer_bytes, answer=answer
+        )
 
     # -- the whole routing -------------------------------------------------------------
 
@@ -202,8 +225,11 @@ class Scheduler:
         settled: set[str] = set()
 
         def ready() -> list[Run]:
-            return [r for r in runs if not waiting[r.pointer] and r.pointer not in done
-                    and r.pointer not in settled]
+            return [
+                r
+                for r in runs
+                if not waiting[r.pointer] and r.pointer not in done and r.pointer not in settled
+            ]
 
         def finish(run: Run, result: Result | None, error: BaseException | None) -> None:
             if error is not None:
@@ -263,8 +289,9 @@ class Scheduler:
         finish: Callable[[Run, Result | None, BaseException | None], None],
         done: Mapping[str, Result],
     ) -> None:
-        with ThreadPoolExecutor(max_workers=self.settings.jobs,
-                                thread_name_prefix="bakeplan-run") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.settings.jobs, thread_name_prefix="bakeplan-run"
+        ) as pool:
             running: dict[Future[Result], Run] = {}
             try:
                 while True:

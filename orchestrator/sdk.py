@@ -32,11 +32,12 @@ from orchestrator import jsontext, protocol, schemas
 from orchestrator.protocol import PROTOCOL, Context, Request
 
 
-class Refusal(Exception):  # noqa: N818  (a delegate's answer, not a crash)
+class Refusal(Exception):
     """The delegate refuses the fragment: ``pointer`` is absolute, into the config."""
 
-    def __init__(self, message: str, *, pointer: str | None = None,
-                 code: str = "invalid-fragment") -> None:
+    def __init__(
+        self, message: str, *, pointer: str | None = None, code: str = "invalid-fragment"
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.pointer = pointer
@@ -83,17 +84,36 @@ def _request(raw: bytes) -> dict[str, Any]:
     try:
         document = jsontext.parse(raw, source="stdin")
     except jsontext.JsonTextError as exc:
-        raise Refusal(f"the request is not strict JSON: {exc.headline()}",
-                      code="bad-request") from None
+        raise Refusal(
+            f"the request is not strict JSON: {exc.headline()}", code="bad-request"
+        ) from None
     if isinstance(document, dict) and document.get("protocol") != PROTOCOL:
-        raise Refusal(f"unsupported protocol {document.get('protocol')!r}; this delegate "
-                      f"speaks {PROTOCOL}", code="unsupported-protocol")
+        raise Refusal(
+            f"unsupported protocol {document.get('protocol')!r}; this delegate speaks {PROTOCOL}",
+            code="unsupported-protocol",
+        )
     problems = schemas.explain("request", document)
     if problems:
-        raise Refusal("the request breaks the bakeplan/1 request schema: " + "; ".join(problems),
-                      code="bad-request")
+        raise Refusal(
+            "the request breaks the bakeplan/1 request schema: " + "; ".join(problems),
+            code="bad-request",
+        )
     assert isinstance(document, dict)
     return document
+
+
+def _check_fragment(delegate: Delegate, request: Request) -> None:
+    """Refuse a fragment outside the declared schema, pointing into the config."""
+    if delegate.fragment_schema is None:
+        return
+    violations = schemas.violations_of(
+        delegate.fragment_schema, request.fragment, base_pointer=request.pointer
+    )
+    if violations:
+        raise Refusal(
+            "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations),
+            pointer=violations[0].pointer,
+        )
 
 
 def handle(delegate: Delegate, raw: bytes) -> tuple[int, dict[str, Any]]:
@@ -112,23 +132,14 @@ def handle(delegate: Delegate, raw: bytes) -> tuple[int, dict[str, Any]]:
                 components=tuple(document["context"]["components"]),
             ),
         )
-        if delegate.fragment_schema is not None:
-            violations = schemas.violations_of(
-                delegate.fragment_schema, request.fragment, base_pointer=request.pointer)
-            if violations:
-                first = violations[0]
-                raise Refusal(
-                    "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations),
-                    pointer=first.pointer,
-                )
+        _check_fragment(delegate, request)
         answer = {"protocol": PROTOCOL, **delegate.configure(request)}
     except Refusal as refusal:
         return 1, _error(refusal.message, pointer=refusal.pointer, code=refusal.code)
     return 0, answer
 
 
-def serve(delegate: Delegate, stdin: BinaryIO | None = None,
-          stdout: BinaryIO | None = None) -> int:
+def serve(delegate: Delegate, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
     """Answer the one request on stdin; return the exit status."""
     raw = (stdin or sys.stdin.buffer).read()
     try:

@@ -60,24 +60,33 @@ def test_remove_drops_every_occurrence_and_add_after_remove_re_adds() -> None:
         libs, [Directive("remove", ("-la",), "x"), Directive("add", ("-la",), "y")]
     ) == ("-lb", "-lc", "-la")
     assert apply_directives(libs, [Directive("add", ("-lb", "-ld"), "x")]) == (
-        "-la", "-lb", "-lc", "-ld")
+        "-la",
+        "-lb",
+        "-lc",
+        "-ld",
+    )
 
 
 def test_remove_matches_the_exact_word_only() -> None:
     libs = ("-lrumpnet_netinet", "-lrumpnet_netinet6")
     assert apply_directives(libs, [Directive("remove", ("-lrumpnet_netinet",), "m")]) == (
-        "-lrumpnet_netinet6",)
+        "-lrumpnet_netinet6",
+    )
 
 
 def test_hybrid_directives_on_hw_virtio(conformance: Path) -> None:
     expected = json.loads((conformance / "rumprun-bake" / "expanded-configs.json").read_text())
     base = standard_book().get("hw_virtio").libs
-    final = apply_directives(base, [
-        Directive("add", ("-lrumpdev_bpf",), "mirage-net-config"),
-        Directive("remove", ("-lrumpnet_netinet", "-lrumpnet_netinet6"), "mirage-net-config"),
-    ])
+    final = apply_directives(
+        base,
+        [
+            Directive("add", ("-lrumpdev_bpf",), "mirage-net-config"),
+            Directive("remove", ("-lrumpnet_netinet", "-lrumpnet_netinet6"), "mirage-net-config"),
+        ],
+    )
     assert list(final) == [
-        lib for lib in expected["hw_virtio"]
+        lib
+        for lib in expected["hw_virtio"]
         if lib not in ("-lrumpnet_netinet", "-lrumpnet_netinet6")
     ]
 
@@ -116,8 +125,9 @@ words = st.lists(st.sampled_from(["-la", "-lb", "-lc", "-ld", "-le"]), max_size=
 def test_directives_match_a_literal_model_of_rumprun_bake(
     base: list[str], ops: list[tuple[str, list[str]]]
 ) -> None:
-    directives = [Directive("add" if op == "add" else "remove", tuple(args), "t")
-                  for op, args in ops]
+    directives = [
+        Directive("add" if op == "add" else "remove", tuple(args), "t") for op, args in ops
+    ]
     model = list(base)
     for op, args in ops:
         model = model + args if op == "add" else [w for w in model if w not in args]

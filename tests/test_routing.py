@@ -40,10 +40,13 @@ def test_unclaimed_rumprun_keys_belong_to_the_builtin_layer() -> None:
 
 
 def test_deepest_claim_wins_and_runs_inside_out() -> None:
-    routing = route(HYBRID, registry(
-        ("mirage-net-config", ("/net",)),
-        ("cni-ipam", ("/net/interfaces/vioif0/addrs/0",)),
-    ))
+    routing = route(
+        HYBRID,
+        registry(
+            ("mirage-net-config", ("/net",)),
+            ("cni-ipam", ("/net/interfaces/vioif0/addrs/0",)),
+        ),
+    )
     assert [(r.delegate, r.pointer, r.level) for r in routing.runs] == [
         ("cni-ipam", "/net/interfaces/vioif0/addrs/0", 0),
         ("mirage-net-config", "/net", 1),
@@ -135,12 +138,12 @@ leaf = st.one_of(st.integers(), st.text(max_size=3), st.booleans(), st.none())
 keys = st.text(alphabet="ab/~", min_size=1, max_size=3)
 tree = st.recursive(
     leaf,
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(keys, inner, max_size=3)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
     max_leaves=12,
 )
-configs = st.dictionaries(st.sampled_from(["rc", "env", "blk", "mount", "net", "netbsd"]),
-                          tree, min_size=1)
+configs = st.dictionaries(
+    st.sampled_from(["rc", "env", "blk", "mount", "net", "netbsd"]), tree, min_size=1
+)
 
 
 def leaves(value: Any, tokens: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -1,0 +1,571 @@
+"""The whole job through the real command: ``main(argv)`` and real processes.
+
+Delegates here are real executables written to ``tmp_path``; the reference delegates
+are the installed commands.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO
+from helpers_exec import write_python, write_sh
+from jsonschema import Draft202012Validator
+
+from orchestrator import schemas
+from orchestrator.bake import standard_book
+from orchestrator.cli import main
+
+HYBRID = REPO / "examples" / "hybrid"
+RUMPRUN_ONLY = REPO / "examples" / "rumprun-only"
+NETINET = ("-lrumpnet_netinet", "-lrumpnet_netinet6")
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def write_json(path: Path, document: Any) -> Path:
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def registry_file(tmp_path: Path, *entries: dict[str, Any]) -> Path:
+    return write_json(tmp_path / "registry.json", {"delegates": list(entries)})
+
+
+def identity(tmp_path: Path, name: str = "identity") -> Path:
+    """A delegate answering with its fragment unchanged."""
+    return write_python(
+        tmp_path,
+        name,
+        """
+        import json, sys
+        request = json.load(sys.stdin)
+        print(json.dumps({"protocol": "bakeplan/1", "replace": request["fragment"]}))
+    """,
+    )
+
+
+# -- the flagship: a hybrid Mirage/rumprun unikernel ---------------------------------------
+
+
+def test_hybrid_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(
+        capsys, "plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json")
+    )
+    assert code == 0, err
+    plan = json.loads(out)
+    schemas.validator("plan").validate(plan)
+    base = standard_book().get("hw_virtio").libs
+    assert plan["bake"]["libs"] == [lib for lib in base if lib not in NETINET]
+    assert plan["bake"]["directives"] == [
+        {"op": "add", "args": ["-lrumpdev_bpf"], "by": "mirage-net-config"},
+        {"op": "remove", "args": list(NETINET), "by": "mirage-net-config"},
+    ]
+    runtime = plan["runtime"]["config"]
+    assert "net" not in runtime
+    config = json.loads((HYBRID / "config.json").read_text())
+    assert runtime == {k: v for k, v in config.items() if k != "net"}
+    assert [(d["name"], d["kind"], d["by"]) for d in plan["devices"]] == [
+        ("vioif0", "net", "mirage-net-config"),
+        ("ld0", "block", "rumprun"),
+    ]
+    assert plan["toolchains"]["ocaml"]["boot"] == [
+        "--ipv4=10.0.120.10/24",
+        "--ipv4-gateway=10.0.120.1",
+        "--ipv4-only=true",
+    ]
+    assert "tcpip" in plan["toolchains"]["ocaml"]["packages"]
+    assert [(d["delegate"], d["pointer"]) for d in plan["delegations"]] == [
+        ("mirage-net-config", "/net"),
+        ("rumprun", ""),
+    ]
+    assert plan["delegations"][0]["command"] == ["mirage-net-config"]
+
+
+def test_rumprun_only_example_keeps_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(
+        capsys, "plan", str(RUMPRUN_ONLY / "config.json"), "-r", str(RUMPRUN_ONLY / "registry.json")
+    )
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["bake"]["libs"] == list(standard_book().get("hw_virtio").libs)
+    assert plan["runtime"]["config"] == json.loads((RUMPRUN_ONLY / "config.json").read_text())
+    assert [d["name"] for d in plan["devices"]] == ["vioif0", "ld0", "ld1"]
+
+
+def test_plan_is_byte_identical_across_processes_and_job_counts(tmp_path: Path) -> None:
+    outputs = []
+    for argv in (
+        [sys.executable, "-m", "orchestrator"],
+        [str(Path(sys.executable).parent / "bakeplan")],
+    ):
+        for jobs in ("1", "4"):
+            done = subprocess.run(
+                [
+                    *argv,
+                    "plan",
+                    str(HYBRID / "config.json"),
+                    "-r",
+                    str(HYBRID / "registry.json"),
+                    "-j",
+                    jobs,
+                ],
+                capture_output=True,
+                check=False,
+                cwd=tmp_path,
+            )
+            assert done.returncode == 0, done.stderr.decode()
+            assert done.stderr == b""
+            outputs.append(done.stdout)
+    assert len(set(outputs)) == 1
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "--version")
+    assert code == 0
+    assert out.startswith("bakeplan ")
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys)
+    assert code == 2
+    assert "usage" in err
+
+
+def test_bad_option_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "plan", "x.json", "-j", "0")
+    assert code == 2
+    assert "-j/--jobs" in err
+
+
+# -- output files ----------------------------------------------------------------------------
+
+
+def test_output_file_is_written_and_failure_leaves_it_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "plan.json"
+    code, out, _ = run_main(
+        capsys,
+        "plan",
+        str(HYBRID / "config.json"),
+        "-r",
+        str(HYBRID / "registry.json"),
+        "-o",
+        str(out_file),
+    )
+    assert code == 0
+    assert out == ""
+    good = out_file.read_bytes()
+    assert json.loads(good)["plan"] == "bakeplan/1"
+    bad = write_json(tmp_path / "bad.json", {"mount": {"/x": {"source": "kernfs"}}})
+    code, _, _ = run_main(
+        capsys, "plan", str(bad), "-r", str(HYBRID / "registry.json"), "-o", str(out_file)
+    )
+    assert code == 3
+    assert out_file.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "plan.json"]
+
+
+def test_failure_creates_no_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "plan.json"
+    code, _, _ = run_main(capsys, "plan", str(tmp_path / "missing.json"), "-o", str(out_file))
+    assert code == 2
+    assert not out_file.exists()
+
+
+# -- nesting ---------------------------------------------------------------------------------
+
+
+def test_inner_answer_is_substituted_into_the_outer_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "outer-request.json"
+    write_python(
+        tmp_path,
+        "static-addr",
+        """
+        import json, sys
+        json.load(sys.stdin)
+        print(json.dumps({"protocol": "bakeplan/1",
+                          "replace": {"type": "inet", "method": "static", "addr": "192.0.2.7/24"}}))
+    """,
+    )
+    write_python(
+        tmp_path,
+        "outer",
+        f"""
+        import json, sys
+        raw = sys.stdin.read()
+        open({str(log)!r}, "w").write(raw)
+        print(json.dumps({{"protocol": "bakeplan/1", "replace": json.loads(raw)["fragment"]}}))
+    """,
+    )
+    config = write_json(
+        tmp_path / "config.json",
+        {
+            "net": {
+                "interfaces": {
+                    "vioif0": {
+                        "addrs": [
+                            {"type": "inet", "method": "dhcp"},
+                            {"type": "inet6", "method": "auto"},
+                        ]
+                    }
+                }
+            }
+        },
+    )
+    reg = registry_file(
+        tmp_path,
+        {
+            "name": "addr",
+            "command": ["./static-addr"],
+            "claims": ["/net/interfaces/vioif0/addrs/0"],
+        },
+        {"name": "outer", "command": ["./outer"], "claims": ["/net"]},
+    )
+    code, out, err = run_main(capsys, "plan", str(config), "-r", str(reg))
+    assert code == 0, err
+    request = json.loads(log.read_text())
+    assert request["pointer"] == "/net"
+    assert request["fragment"]["interfaces"]["vioif0"]["addrs"] == [
+        {"type": "inet", "method": "static", "addr": "192.0.2.7/24"},
+        {"type": "inet6", "method": "auto"},
+    ]
+    plan = json.loads(out)
+    assert plan["runtime"]["config"]["net"] == request["fragment"]
+    assert [d["delegate"] for d in plan["delegations"]] == ["addr", "outer", "rumprun"]
+
+
+def test_consumed_inner_part_leaves_its_array(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_python(
+        tmp_path,
+        "consume",
+        """
+        import json, sys
+        json.load(sys.stdin)
+        print(json.dumps({"protocol": "bakeplan/1"}))
+    """,
+    )
+    config = write_json(
+        tmp_path / "config.json", {"rc": [{"bin": "a"}, {"bin": "b"}, {"bin": "c"}]}
+    )
+    reg = registry_file(
+        tmp_path,
+        {"name": "one", "command": ["./consume"], "claims": ["/rc/0"]},
+        {"name": "two", "command": ["./consume"], "claims": ["/rc/1"]},
+    )
+    code, out, err = run_main(capsys, "plan", str(config), "-r", str(reg))
+    assert code == 0, err
+    assert json.loads(out)["runtime"]["config"] == {"rc": [{"bin": "c"}]}
+
+
+# -- failures and their exit codes -----------------------------------------------------------
+
+
+def test_delegate_error_object_and_stderr_are_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sh(
+        tmp_path,
+        "refuse",
+        """
+        cat >/dev/null
+        echo "looking at the interfaces" >&2
+        printf '%s%s\\n' '{"protocol":"bakeplan/1","error":{"code":"nope",' \\
+          '"message":"no such bridge","pointer":"/net/interfaces/vioif0"}}'
+        exit 4
+    """,
+    )
+    reg = registry_file(tmp_path, {"name": "refuser", "command": ["./refuse"], "claims": ["/net"]})
+    code, out, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 1
+    assert out == ""
+    assert "delegate 'refuser' at /net/interfaces/vioif0: no such bridge" in err
+    assert "exit status 4" in err
+    assert "looking at the interfaces" in err
+    assert "error code: nope" in err
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (
+            "cat >/dev/null; echo 'not json'",
+            "malformed answer: stdout is not one strict JSON value",
+        ),
+        ('cat >/dev/null; echo \'{"protocol":"bakeplan/1"} {}\'', "malformed answer"),
+        ("cat >/dev/null", "wrote nothing on stdout"),
+        ('cat >/dev/null; echo \'{"protocol":"bakeplan/2"}\'', "speaks protocol 'bakeplan/2'"),
+        (
+            'cat >/dev/null; echo \'{"protocol":"bakeplan/1","devices":[{"name":"x"}]}\'',
+            "breaks the configure answer schema",
+        ),
+        ("cat >/dev/null; kill -SEGV $$", "killed by SIGSEGV"),
+        ("cat >/dev/null; exit 9", "exit status 9"),
+    ],
+)
+def test_misbehaving_delegate_is_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], script: str, expected: str
+) -> None:
+    write_sh(tmp_path, "bad", script)
+    reg = registry_file(tmp_path, {"name": "bad", "command": ["./bad"], "claims": ["/net"]})
+    code, out, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert (code, out) == (1, "")
+    assert expected in err
+
+
+def test_time_limit_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_sh(tmp_path, "slow", "sleep 30")
+    reg = registry_file(tmp_path, {"name": "slow", "command": ["./slow"], "claims": ["/net"]})
+    code, _, err = run_main(
+        capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg), "--timeout", "0.3"
+    )
+    assert code == 1
+    assert "time limit of 0.3s exceeded" in err
+
+
+def test_keep_going_reports_every_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sh(tmp_path, "fail", "cat >/dev/null; echo broken >&2; exit 1")
+    reg = registry_file(
+        tmp_path,
+        {"name": "net-fail", "command": ["./fail"], "claims": ["/net"]},
+        {"name": "env-fail", "command": ["./fail"], "claims": ["/env"]},
+    )
+    code, _, err = run_main(
+        capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg), "--keep-going", "-j", "2"
+    )
+    assert code == 1
+    assert "delegate 'net-fail'" in err
+    assert "delegate 'env-fail'" in err
+
+
+def test_missing_command_is_a_registry_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg = registry_file(
+        tmp_path, {"name": "ghost", "command": ["no-such-delegate-anywhere"], "claims": ["/net"]}
+    )
+    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 2
+    assert "command 'no-such-delegate-anywhere' not found" in err
+
+
+def test_command_without_run_bit_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    identity(tmp_path).chmod(0o644)
+    reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
+    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 2
+    assert "is not an executable file" in err
+
+
+@pytest.mark.parametrize("target", ["registry", "executable"])
+def test_writable_registry_or_executable_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    exe = identity(tmp_path)
+    reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
+    (reg if target == "registry" else exe).chmod(0o777 if target == "executable" else 0o666)
+    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 2
+    assert "is writable by group and others" in err
+    assert "chmod go-w" in err
+
+
+def test_overlapping_claims_are_exit_3_and_delegate_settles_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    identity(tmp_path)
+    reg = registry_file(
+        tmp_path,
+        {"name": "one", "command": ["./identity"], "claims": ["/net"]},
+        {"name": "two", "command": ["./identity"], "claims": ["/net"]},
+    )
+    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 3
+    assert "--delegate /net=one" in err
+    code, out, err = run_main(
+        capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg), "--delegate", "/net=two"
+    )
+    assert code == 0, err
+    assert json.loads(out)["delegations"][0]["delegate"] == "two"
+
+
+def test_duplicate_device_names_are_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_python(
+        tmp_path,
+        "dev",
+        """
+        import json, sys
+        json.load(sys.stdin)
+        print(json.dumps({"protocol": "bakeplan/1", "devices": [{"name": "ld0", "kind": "block"}]}))
+    """,
+    )
+    reg = registry_file(tmp_path, {"name": "dev", "command": ["./dev"], "claims": ["/net"]})
+    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 3
+    assert "device name 'ld0' given by dev" in err
+
+
+# -- component gating --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "bake", "pointer", "component"),
+    [
+        ({"mount": {"/kern": {"source": "kernfs"}}}, "hw_virtio", "/mount/~1kern", "rumpfs_kernfs"),
+        (
+            {"blk": {"xbd0": {"type": "etfs", "path": "blkfront:xvda"}}},
+            "hw_virtio",
+            "/blk/xbd0",
+            "xen platform",
+        ),
+    ],
+)
+def test_config_needing_what_the_bake_lacks_is_exit_3(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    config: dict[str, Any],
+    bake: str,
+    pointer: str,
+    component: str,
+) -> None:
+    path = write_json(tmp_path / "config.json", config)
+    reg = registry_file(tmp_path)
+    code, _, err = run_main(capsys, "plan", str(path), "-r", str(reg), "-b", bake)
+    assert code == 3
+    assert f"at {pointer}" in err
+    assert component in err
+    assert bake in err
+
+
+def test_kernfs_is_fine_on_xen(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_json(tmp_path / "config.json", {"mount": {"/kern": {"source": "kernfs"}}})
+    code, _, err = run_main(
+        capsys, "plan", str(path), "-r", str(registry_file(tmp_path)), "-b", "xen-pv"
+    )
+    assert code == 0, err
+
+
+def test_delegate_removing_a_needed_component_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_python(
+        tmp_path,
+        "strip",
+        """
+        import json, sys
+        r = json.load(sys.stdin)
+        print(json.dumps({"protocol": "bakeplan/1", "replace": r["fragment"],
+                          "components": {"remove": ["rumpnet_netinet"]}}))
+    """,
+    )
+    reg = registry_file(tmp_path, {"name": "stripper", "command": ["./strip"], "claims": ["/env"]})
+    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 3
+    assert "at /net/interfaces/vioif0/addrs/0" in err
+    assert "rumpnet_netinet" in err
+    assert "removed by stripper" in err
+
+
+# -- validate, schema, inputs ------------------------------------------------------------------
+
+
+def test_validate_runs_no_delegate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    calls = tmp_path / "calls"
+    write_sh(tmp_path, "record", f"echo called >> {calls}; cat")
+    reg = registry_file(tmp_path, {"name": "rec", "command": ["./record"], "claims": ["/net"]})
+    code, out, err = run_main(capsys, "validate", str(HYBRID / "config.json"), "-r", str(reg))
+    assert code == 0, err
+    assert out == ""
+    assert "valid for hw_virtio" in err
+    assert not calls.exists()
+
+
+def test_validate_reports_schema_errors_with_position(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{\n  "rc": [\n    {"bin": "x", "runmode": "?"}\n  ]\n}\n')
+    code, _, err = run_main(capsys, "validate", str(path), "-r", str(registry_file(tmp_path)))
+    assert code == 2
+    assert "config.json:3:" in err
+    assert "/rc/0/runmode" in err
+
+
+def test_unknown_key_gets_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_json(tmp_path / "config.json", {"mounts": {}})
+    code, _, err = run_main(capsys, "validate", str(path), "-r", str(registry_file(tmp_path)))
+    assert code == 2
+    assert "did you mean 'mount'?" in err
+
+
+@pytest.mark.parametrize("name", ["config", "registry", "request", "response", "plan"])
+def test_schema_command_prints_valid_schemas(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    code, out, _ = run_main(capsys, "schema", name)
+    assert code == 0
+    document = json.loads(out)
+    Draft202012Validator.check_schema(document)
+    assert document["$id"].endswith(f"/{name}.json")
+    assert document["title"]
+
+
+def test_legacy_specimens_are_refused_naming_upgrade(
+    conformance: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    specimens = sorted((conformance / "rumprun" / "legacy").iterdir())
+    assert specimens
+    reg = str(registry_file(tmp_path))
+    for specimen in specimens:
+        code, _, err = run_main(capsys, "validate", str(specimen), "-r", reg)
+        assert code == 2, specimen
+        assert "bakeplan upgrade" in err, specimen
+
+
+def test_valid_specimens_plan_on_their_platform(
+    conformance: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reg = str(registry_file(tmp_path))
+    for specimen, bake in [
+        ("runner-mathopd.json", "hw_virtio"),
+        ("spec-doc-hw-mathopd.fixed.json", "hw_virtio"),
+        ("spec-doc-xen-wopr.fixed.json", "xen_pv"),
+    ]:
+        code, out, err = run_main(
+            capsys, "plan", str(conformance / "rumprun" / "valid" / specimen), "-r", reg, "-b", bake
+        )
+        assert code == 0, (specimen, err)
+        plan = json.loads(out)
+        assert plan["runtime"]["config"] == json.loads(
+            (conformance / "rumprun" / "valid" / specimen).read_text()
+        )
+
+
+def test_invalid_specimens_fail_with_their_line(
+    conformance: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for specimen, line in [("spec-doc-hw-mathopd.json", 10), ("spec-doc-xen-wopr.json", 8)]:
+        code, _, err = run_main(
+            capsys, "validate", str(conformance / "rumprun" / "invalid" / specimen)
+        )
+        assert code == 2
+        assert f"{specimen}:{line}:" in err
