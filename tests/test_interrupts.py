@@ -1,0 +1,88 @@
+"""Ctrl-C and SIGTERM on a real bakeplan process: delegates killed, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers_exec import process_gone, read_pid, wait_until, write_sh
+
+from conftest import REPO
+
+HYBRID = REPO / "examples" / "hybrid" / "config.json"
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("jobs", ["1", "4"])
+def test_signal_stops_every_delegate_and_writes_nothing(
+    tmp_path: Path, signum: int, code: int, jobs: str
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    # Each delegate records its pid and that of a grandchild, then waits "forever".
+    write_sh(
+        tmp_path,
+        "slow",
+        f'sleep 60 & echo $! > "{pids}/$BAKEPLAN_DELEGATE.child"\n'
+        f'echo $$ > "{pids}/$BAKEPLAN_DELEGATE"\nwait\n',
+    )
+    registry = tmp_path / "registry.json"
+    registry.write_text(
+        json.dumps(
+            {
+                "delegates": [
+                    {"name": "net-slow", "command": ["./slow"], "claims": ["/net"]},
+                    {"name": "env-slow", "command": ["./slow"], "claims": ["/env"]},
+                ]
+            }
+        )
+    )
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    out = tmp_path / "plan.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "plan",
+            str(HYBRID),
+            "-r",
+            str(registry),
+            "-o",
+            str(out),
+            "-j",
+            jobs,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    try:
+        # Runs go in routing order, /env before /net; with one job only /env has started.
+        running = ["env-slow"] if jobs == "1" else ["env-slow", "net-slow"]
+        started = [
+            read_pid(pids / f"{name}{suffix}") for name in running for suffix in ("", ".child")
+        ]
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == code, stderr.decode()
+    assert stdout == b""
+    assert b"Traceback" not in stderr
+    assert b"nothing written" in stderr
+    assert not out.exists()
+    assert all(wait_until(lambda pid=pid: process_gone(pid)) for pid in started)
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pids",
+        "registry.json",
+        "scratch",
+        "slow",
+    ]
