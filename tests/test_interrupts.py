@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers_exec import process_gone, read_pid, wait_until, write_sh
-
 from conftest import REPO
+from helpers_exec import process_gone, read_pid, wait_until, write_sh
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
 
