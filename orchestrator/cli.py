@@ -227,8 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help and --version
         return exit_.code if isinstance(exit_.code, int) else 0
     except BrokenPipeError:
-        # The reader of stdout went away (| head): nothing left to say to anyone.
-        sys.stderr.close()
+        # The reader of stdout went away (| head). Point stdout at /dev/null so the
+        # interpreter's final flush does not complain about the closed pipe as well.
+        import os  # noqa: PLC0415
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     else:
         return code

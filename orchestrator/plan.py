@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator import protocol, rumprun
 from orchestrator.bake import BakeConfig, Directive, apply_directives, component_of, flag_of
 from orchestrator.errors import BakeplanError, ConflictError, raise_all
+from orchestrator.routing import RUMPRUN_KEYS, pointer_of
 from orchestrator.scheduler import Result
 
 PLAN_VERSION = "bakeplan/1"
@@ -132,6 +133,16 @@ def assemble(bake: BakeConfig, results: Sequence[Result]) -> dict[str, Any]:
         for r in results
         for w in r.answer.warnings
     ]
+    for key in runtime:
+        if key not in RUMPRUN_KEYS:
+            warnings.append(
+                {
+                    "by": "bakeplan",
+                    "pointer": pointer_of([key]),
+                    "message": f"rumprun does not know the key {key!r} a delegate left in the "
+                    "runtime config; it warns at boot and ignores it",
+                }
+            )
     size = len(protocol.encode(runtime)) - 1
     if bake.platform == "hw" and size > MULTIBOOT_CMDLINE_LIMIT:
         warnings.append(

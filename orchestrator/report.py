@@ -40,10 +40,7 @@ def show_error(error: BakeplanError, stream: TextIO | None = None) -> None:
     for problem in problems:
         text = Text()
         text.append(f"{problem.kind}: ", style="bold red")
-        where = problem.where if not hasattr(problem, "delegate") else ""
-        if where:
-            text.append(f"{where}: ", style="bold")
-        text.append(problem.headline() if not where else problem.message)
+        text.append(problem.headline(), style="bold")
         console.print(text)
         for line in problem.detail:
             console.print(Text(f"  {line}", style="dim" if line.startswith("  |") else ""))

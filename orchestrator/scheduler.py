@@ -74,9 +74,12 @@ def fragment_for(run: Run, document: Any, done: Mapping[str, Result]) -> Any:
     return fragment
 
 
-def _tail(data: bytes) -> str:
-    lines = data.decode("utf-8", "replace").splitlines()
-    return "\n".join(lines[-STDERR_LINES:])
+def _tail(outcome: runner.Outcome) -> str:
+    """The last lines of a delegate's stderr: what a person needs to see why it failed."""
+    lines = outcome.stderr_text().splitlines()
+    if len(lines) > STDERR_LINES:
+        lines = [f"[... {len(lines) - STDERR_LINES} earlier lines]", *lines[-STDERR_LINES:]]
+    return "\n".join(lines)
 
 
 class Scheduler:
@@ -141,7 +144,7 @@ class Scheduler:
             ) from None
         if outcome.cancelled:
             raise _Cancelled
-        stderr = _tail(outcome.stderr_tail)
+        stderr = _tail(outcome)
         if not outcome.ok():
             error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
             if error is not None:

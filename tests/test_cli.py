@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_exec import write_python, write_sh
+from helpers_exec import write_identity, write_python, write_sh
 from jsonschema import Draft202012Validator
 
 from orchestrator import schemas
@@ -40,19 +40,6 @@ def write_json(path: Path, document: Any) -> Path:
 
 def registry_file(tmp_path: Path, *entries: dict[str, Any]) -> Path:
     return write_json(tmp_path / "registry.json", {"delegates": list(entries)})
-
-
-def identity(tmp_path: Path, name: str = "identity") -> Path:
-    """A delegate answering with its fragment unchanged."""
-    return write_python(
-        tmp_path,
-        name,
-        """
-        import json, sys
-        request = json.load(sys.stdin)
-        print(json.dumps({"protocol": "bakeplan/1", "replace": request["fragment"]}))
-    """,
-    )
 
 
 # -- the flagship: a hybrid Mirage/rumprun unikernel ---------------------------------------
@@ -369,7 +356,7 @@ def test_missing_command_is_a_registry_problem(
 def test_command_without_run_bit_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    identity(tmp_path).chmod(0o644)
+    write_identity(tmp_path).chmod(0o644)
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
     code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 2
@@ -380,7 +367,7 @@ def test_command_without_run_bit_is_refused(
 def test_writable_registry_or_executable_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
 ) -> None:
-    exe = identity(tmp_path)
+    exe = write_identity(tmp_path)
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
     (reg if target == "registry" else exe).chmod(0o777 if target == "executable" else 0o666)
     code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
@@ -392,7 +379,7 @@ def test_writable_registry_or_executable_is_refused(
 def test_overlapping_claims_are_exit_3_and_delegate_settles_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    identity(tmp_path)
+    write_identity(tmp_path)
     reg = registry_file(
         tmp_path,
         {"name": "one", "command": ["./identity"], "claims": ["/net"]},

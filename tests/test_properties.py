@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from helpers_exec import write_python
+from helpers_exec import write_identity
+from helpers_tree import nodes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,15 +47,6 @@ configs = st.fixed_dictionaries(
 )
 
 
-def nodes(value: Any, tokens: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found = [tokens] if tokens else []
-    if isinstance(value, dict):
-        found += [t for k, v in value.items() for t in nodes(v, (*tokens, k))]
-    elif isinstance(value, list):
-        found += [t for i, v in enumerate(value) for t in nodes(v, (*tokens, str(i)))]
-    return found
-
-
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -62,15 +54,7 @@ def nodes(value: Any, tokens: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 def test_identity_delegates_give_back_the_input_as_the_runtime_config(
     tmp_path: Path, config: dict[str, Any], data: st.DataObject
 ) -> None:
-    write_python(
-        tmp_path,
-        "identity",
-        """
-        import json, sys
-        request = json.load(sys.stdin)
-        print(json.dumps({"protocol": "bakeplan/1", "replace": request["fragment"]}))
-        """,
-    )
+    write_identity(tmp_path)
     candidates = nodes(config)
     chosen = (
         data.draw(st.lists(st.sampled_from(candidates), unique=True, max_size=4))

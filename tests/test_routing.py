@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers_tree import leaves, nodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,23 +145,6 @@ tree = st.recursive(
 configs = st.dictionaries(
     st.sampled_from(["rc", "env", "blk", "mount", "net", "netbsd"]), tree, min_size=1
 )
-
-
-def leaves(value: Any, tokens: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    if isinstance(value, dict) and value:
-        return [t for k, v in value.items() for t in leaves(v, (*tokens, k))]
-    if isinstance(value, list) and value:
-        return [t for i, v in enumerate(value) for t in leaves(v, (*tokens, str(i)))]
-    return [tokens]
-
-
-def nodes(value: Any, tokens: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found = [tokens] if tokens else []
-    if isinstance(value, dict):
-        found += [t for k, v in value.items() for t in nodes(v, (*tokens, k))]
-    elif isinstance(value, list):
-        found += [t for i, v in enumerate(value) for t in nodes(v, (*tokens, str(i)))]
-    return found
 
 
 def owners_of(routing: Routing, leaf_tokens: tuple[str, ...]) -> list[str]:
