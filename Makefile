@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint images clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check orchestrator delegates tests
 	$(BIN)/python -m ruff format --check orchestrator delegates tests
 	$(BIN)/python -m mypy
+
+# The README's pictures of the hybrid example; needs Graphviz's dot (apt-get install graphviz).
+images: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bakeplan graph examples/hybrid/config.json \
+		-r examples/hybrid/registry.json | dot -Tsvg -o docs/hybrid-graph.svg
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python docs/record_preview.py \
+		examples/hybrid/config.json examples/hybrid/registry.json docs/dry-run.svg
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

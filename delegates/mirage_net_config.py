@@ -4,7 +4,13 @@ It consumes ``/net`` (rumprun configures no network at boot), asks rumprun-bake 
 out rumprun's own TCP/IP (``rumpnet_netinet``, ``rumpnet_netinet6``) while keeping the
 packet filter device Mirage's stack reaches the NIC through (``rumpdev_bpf``), lists the
 NICs for the domain builder, and gives the OCaml toolchain its packages and the boot
-arguments of Mirage's generic stack (``--ipv4=ADDR/PREFIX``, ``--ipv4-gateway=ADDR``, ...).
+arguments of Mirage 4's generic stack: ``--ipv4=ADDR/PREFIX``, ``--ipv4-gateway``,
+``--ipv4-only``, ``--ipv6``, ``--ipv6-gateway``, ``--ipv6-only``,
+``--accept-router-advertisements``, and its DNS client's ``--nameservers``.  DHCP is a
+configure-time choice in Mirage (``mirage configure --dhcp true``), so it goes to the
+toolchain's ``configure`` arguments.  What Mirage's stack cannot do (two interfaces with
+addresses, two addresses of one family, a gateway with DHCP or without an address of its
+family, DNS search suffixes) is refused with a pointer.
 """
 
 from __future__ import annotations
@@ -53,10 +59,53 @@ def _interface_arguments(
         elif family == "inet":
             configure.append("--dhcp=true")
         elif method == "static":
+            # Mirage 4 accepts router advertisements unless told not to; a static address
+            # is the whole IPv6 configuration, as rumprun's static method is.
             boot.append(f"--ipv6={address['addr']}")
+            boot.append("--accept-router-advertisements=false")
         else:
             boot.append("--accept-router-advertisements=true")
     return boot, configure, set(first)
+
+
+def _gateway_arguments(net: Mapping[str, Any], families: set[str], *, dhcp: bool) -> list[str]:
+    """``--ipv4-gateway`` / ``--ipv6-gateway``, refusing what Mirage's stack cannot use."""
+    boot: list[str] = []
+    for index, gateway in enumerate(net.get("gateways") or ()):
+        where = pointer_of(["net", "gateways", str(index)])
+        family = gateway["type"]
+        if family not in families:
+            raise Refusal(
+                f"an {family} gateway, but no {family} address: Mirage's stack routes only "
+                "the families it has an address for",
+                pointer=where,
+                code="unsupported",
+            )
+        if family == "inet" and dhcp:
+            raise Refusal(
+                "an inet gateway with DHCP: Mirage's DHCP stack takes its gateway from the "
+                "DHCP lease and has no --ipv4-gateway",
+                pointer=where,
+                code="unsupported",
+            )
+        option = "--ipv4-gateway" if family == "inet" else "--ipv6-gateway"
+        boot.append(f"{option}={gateway['addr']}")
+    return boot
+
+
+def _dns_arguments(dns: Mapping[str, Any]) -> list[str]:
+    """Mirage 4's DNS client (``generic_dns_client``) takes its resolvers at boot as
+    ``--nameservers``; it has no search list, so search suffixes are refused."""
+    if dns.get("search"):
+        raise Refusal(
+            "Mirage's DNS client has no search list; write fully qualified names",
+            pointer="/net/dns/search",
+            code="unsupported",
+        )
+    servers = dns.get("nameservers") or []
+    if not servers:
+        return []
+    return ["--nameservers=" + ",".join(f"tcp:{server}" for server in servers)]
 
 
 def configure(request: Request) -> Mapping[str, Any]:
@@ -83,24 +132,13 @@ def configure(request: Request) -> Mapping[str, Any]:
         boot, configure_args, families = _interface_arguments(
             addressed[0], interfaces[addressed[0]]
         )
-    for gateway in net.get("gateways") or ():
-        option = "--ipv4-gateway" if gateway["type"] == "inet" else "--ipv6-gateway"
-        families.add(gateway["type"])
-        boot.append(f"{option}={gateway['addr']}")
+    boot.extend(_gateway_arguments(net, families, dhcp="--dhcp=true" in configure_args))
     if families == {"inet"}:
         boot.append("--ipv4-only=true")
     elif families == {"inet6"}:
         boot.append("--ipv6-only=true")
-
-    warnings = []
-    if net.get("dns"):
-        warnings.append(
-            {
-                "pointer": "/net/dns",
-                "message": "Mirage resolves names with the unikernel's own DNS client; "
-                "these resolvers are not passed to it",
-            }
-        )
+    boot.extend(_dns_arguments(net.get("dns") or {}))
+    warnings: list[dict[str, str]] = []
     packages = list(STACK_PACKAGES)
     if "--dhcp=true" in configure_args:
         packages.extend(DHCP_PACKAGES)

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
 from orchestrator.errors import (
@@ -31,6 +31,16 @@ if TYPE_CHECKING:
     from orchestrator.routing import Run
 
 SCHEMAS = ("config", "registry", "request", "response", "plan")
+# The --emit formats; orchestrator/emit.py renders each (kept here so --help needs no import).
+EMIT_FORMATS = (
+    "plan",
+    "rumprun-json",
+    "qemu-append",
+    "rumprun-bake-conf",
+    "qemu-args",
+    "xl",
+    "solo5-manifest",
+)
 
 
 def _positive_int(text: str) -> int:
@@ -85,6 +95,21 @@ def _routing_options(parser: argparse.ArgumentParser) -> None:
         metavar="POINTER=NAME",
         help="give POINTER to delegate NAME, settling competing claims",
     )
+    parser.add_argument(
+        "--bake-conf",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a rumprun-bake.conf read after the standard configs (repeatable, in order)",
+    )
+    parser.add_argument(
+        "--bin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a binary rumprun-bake will bake (repeatable, in order): rc[].bin is checked "
+        "against them",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,36 +123,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser("plan", help="run the delegates and print the bake plan")
     _routing_options(plan)
-    plan.add_argument(
-        "-j",
-        "--jobs",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="delegates run at once (default: 8, or twice the cores if more)",
-    )
-    plan.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=None,
-        metavar="S",
-        help="time limit per delegate in seconds (default: the registry's, 30)",
-    )
-    plan.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="run every independent delegate and report every failure",
-    )
+    _run_options(plan)
+    _emit_options(plan)
     plan.add_argument(
         "-o", "--output", metavar="OUT", help="write the plan to OUT atomically instead of stdout"
+    )
+    plan.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run no delegate: show who owns what, the order, each command and request",
+    )
+    plan.add_argument(
+        "--json", action="store_true", help="with --dry-run: the preview as JSON for programs"
     )
     plan.add_argument(
         "-v",
         "--verbose",
         action="store_true",
-        help="log each delegate's start, end and duration on stderr",
+        help="log each delegate's start, end and duration on stderr; "
+        "with --dry-run, show requests and the config tree whole",
     )
     plan.set_defaults(func=_plan)
+
+    graph = commands.add_parser(
+        "graph", help="run the plan and print a Graphviz DOT picture of who contributes what"
+    )
+    _routing_options(graph)
+    _run_options(graph)
+    graph.add_argument("-o", "--output", metavar="OUT", help="write the DOT text to OUT")
+    graph.set_defaults(func=_graph)
 
     validate = commands.add_parser(
         "validate", help="check config, registry and routing without running any delegate"
@@ -135,12 +159,60 @@ def build_parser() -> argparse.ArgumentParser:
     _routing_options(validate)
     validate.set_defaults(func=_validate)
 
+    upgrade = commands.add_parser(
+        "upgrade", help="convert a legacy (2015 master) config to the specification dialect"
+    )
+    upgrade.add_argument("legacy", metavar="LEGACY", help="the legacy config (- for stdin)")
+    upgrade.add_argument("-o", "--output", metavar="OUT", help="write the config to OUT atomically")
+    upgrade.set_defaults(func=_upgrade)
+
     schema = commands.add_parser("schema", help="print one of bakeplan's JSON Schemas")
     schema.add_argument(
         "name", choices=SCHEMAS, metavar="NAME", help=f"one of: {', '.join(SCHEMAS)}"
     )
     schema.set_defaults(func=_schema)
     return parser
+
+
+def _emit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--emit",
+        choices=EMIT_FORMATS,
+        default="plan",
+        metavar="FORMAT",
+        help=f"what to print: {', '.join(EMIT_FORMATS)} (default: plan)",
+    )
+    parser.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a host-only value for an emitter (kernel, config, memory, name, "
+        "disk.DEV, tap.DEV, bridge.DEV); unset ones stay <host:KEY> placeholders",
+    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="delegates run at once (default: 8, or twice the cores if more)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="time limit per delegate in seconds (default: the registry's, 30)",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every independent delegate and report every failure",
+    )
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -154,6 +226,8 @@ def _options(args: argparse.Namespace) -> Options:
         jobs=getattr(args, "jobs", None) or default_jobs(),
         timeout=getattr(args, "timeout", None),
         keep_going=getattr(args, "keep_going", False),
+        bake_confs=tuple(args.bake_conf),
+        binaries=tuple(args.bin),
     )
 
 
@@ -176,10 +250,62 @@ def _plan(args: argparse.Namespace) -> int:
     from orchestrator import output, pipeline, report  # noqa: PLC0415
     from orchestrator.plan import dumps  # noqa: PLC0415
 
+    if args.json and not args.dry_run:
+        raise UsageError("--json goes with --dry-run (the plan itself is always JSON)")
     options = _options(args)
-    plan = pipeline.make_plan(options, on_state=_verbose_log() if args.verbose else None)
+    if args.dry_run:
+        output.emit(_dry_run_text(pipeline.dry_run(options), args), args.output)
+        return 0
+    plan = _with_progress(options, args.verbose)
     report.show_warnings(plan["warnings"])
-    output.emit(dumps(plan), args.output)
+    if args.emit == "plan":
+        output.emit(dumps(plan), args.output)
+        return 0
+    from orchestrator import emit  # noqa: PLC0415
+
+    emitted = emit.render(plan, args.emit, emit.parse_host(args.host))
+    for note in emitted.notes:
+        sys.stderr.write(f"bakeplan: emit {args.emit}: {note}\n")
+    output.emit(emitted.text, args.output)
+    return 0
+
+
+def _dry_run_text(preview: dict[str, Any], args: argparse.Namespace) -> str:
+    """The preview as JSON, as rich text for a terminal, or as plain text for a pipe."""
+    import io  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    if args.json:
+        return json.dumps(preview, indent=2, ensure_ascii=False) + "\n"
+    from orchestrator import preview as render  # noqa: PLC0415
+
+    if args.output is None and sys.stdout.isatty():
+        render.render_dry_run(preview, render.console_for(sys.stdout), verbose=args.verbose)
+        return ""
+    buffer = io.StringIO()
+    render.render_dry_run(preview, render.console_for(buffer), verbose=args.verbose)
+    return buffer.getvalue()
+
+
+def _with_progress(options: Options, verbose: bool) -> dict[str, Any]:
+    """Run the plan with live progress in a terminal, line logs with --verbose elsewhere."""
+    from orchestrator import pipeline  # noqa: PLC0415
+
+    if not sys.stderr.isatty():
+        return pipeline.make_plan(options, on_state=_verbose_log() if verbose else None)
+    from orchestrator import preview  # noqa: PLC0415
+
+    prepared = pipeline.prepare(options)
+    with preview.LiveProgress(prepared.routing.runs, sys.stderr) as progress:
+        return pipeline.make_plan(options, on_state=progress.on_state, prepared=prepared)
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from orchestrator import graph, output, pipeline  # noqa: PLC0415
+
+    prepared = pipeline.prepare(_options(args))
+    results, plan = pipeline.execute(prepared, _options(args))
+    output.emit(graph.dot(prepared, results, plan), args.output)
     return 0
 
 
@@ -190,6 +316,16 @@ def _validate(args: argparse.Namespace) -> int:
     prepared = pipeline.validate(options)
     runs = ", ".join(f"{r.delegate} at {r.pointer or '/'}" for r in prepared.routing.runs)
     sys.stderr.write(f"bakeplan: {options.config}: valid for {prepared.bake.name} ({runs})\n")
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from orchestrator import output, upgrade  # noqa: PLC0415
+
+    result = upgrade.upgrade_file(args.legacy)
+    for line in upgrade.notes_for_humans(result):
+        sys.stderr.write(line + "\n")
+    output.emit(result.text(), args.output)
     return 0
 
 

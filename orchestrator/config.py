@@ -3,7 +3,8 @@
 ``load`` reads one config (a file, or ``-`` for stdin) as strict JSON, refuses rumprun's
 2015 master dialect with a pointer to ``bakeplan upgrade`` (never converting it
 silently), and returns a ``Config`` that keeps its text, so that every later problem can
-be reported at ``file:line:col`` as well as by JSON pointer.
+be reported at ``file:line:col`` as well as by JSON pointer.  A config larger than
+``MAX_CONFIG_BYTES`` is refused before it is read whole, so no input exhausts memory.
 
 ``validate_dialect`` checks a whole config, or the fragment under one of its top-level
 keys, against the specification dialect's schema (``schemas/config.json``) plus the rules
@@ -13,16 +14,25 @@ jsonschema is imported only when a check runs, never at start-up.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from orchestrator import jsontext, schemas
-from orchestrator.errors import InputError, LegacyDialectError, raise_all
+from orchestrator.errors import (
+    BakeplanError,
+    DelegateError,
+    InputError,
+    LegacyDialectError,
+    Problems,
+    raise_all,
+)
 from orchestrator.schemas import Violation
 
 __all__ = [
@@ -33,6 +43,12 @@ __all__ = [
     "load",
     "validate_dialect",
 ]
+
+# The largest config bakeplan reads (docs/RELIABILITY.md).  rumprun itself boots from at
+# most 4 KiB on hw, so this leaves room for delegates' own large parts while keeping
+# parsing, checking and the delegates' copies well inside a few hundred MiB of memory
+# and a few seconds; a 100 MB file is refused before it is read.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -96,6 +112,22 @@ class Config:
             hint=hint,
         )
 
+    def place(self, error: BakeplanError) -> BakeplanError:
+        """Give ``error`` (and each problem inside it) this file's line:col for its pointer.
+
+        Routing and gating speak in pointers; a person looks for a line in the file.
+        Errors that already name a file, or a delegate, keep their own place.
+        """
+        for problem in error.problems if isinstance(error, Problems) else (error,):
+            if (
+                problem.pointer is not None
+                and problem.file is None
+                and not isinstance(problem, DelegateError)
+            ):
+                problem.file = self.source
+                problem.line, problem.col = self._nearest_position(problem.pointer)
+        return error
+
     def _nearest_position(self, pointer: str) -> tuple[int | None, int | None]:
         current = pointer
         while True:
@@ -141,15 +173,41 @@ def load(path: str) -> Config:
 
 
 def _read(path: str, source: str) -> bytes:
+    """The config's bytes, refused past ``MAX_CONFIG_BYTES`` before they are all read.
+
+    A regular file's size is known up front; a pipe, stdin or a device such as
+    ``/dev/zero`` is read only up to one byte past the limit.
+    """
     try:
         if path == STDIN:
             if sys.stdin is None:
                 raise InputError("no standard input to read the config from", file=source)
-            return sys.stdin.buffer.read()
-        return Path(path).read_bytes()
+            return _bounded(sys.stdin.buffer, source)
+        with Path(path).open("rb") as stream:
+            info = os.fstat(stream.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > MAX_CONFIG_BYTES:
+                raise _too_big(source, f"{info.st_size} bytes")
+            return _bounded(stream, source)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InputError(f"cannot read the config: {reason}", file=source) from None
+
+
+def _bounded(stream: BinaryIO, source: str) -> bytes:
+    data = stream.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _too_big(source, "more")
+    return data
+
+
+def _too_big(source: str, size: str) -> InputError:
+    said = "more" if size == "more" else f"{size}, more"
+    return InputError(
+        f"the config is {said} than the {MAX_CONFIG_BYTES // (1 << 20)} MiB bakeplan reads "
+        "(its maximum config size); refused before parsing",
+        file=source,
+        hint="rumprun boots from a runtime config of at most 4 KiB on hw: is this the right file?",
+    )
 
 
 # A legacy mark: (line, col, pointer or None, what was recognised).
@@ -302,7 +360,10 @@ def check(config: Config, *, skip: Collection[str] = ()) -> None:
             config.error_at(
                 violation.pointer,
                 violation.message,
-                detail=(f"expected: {violation.expected}",),
+                detail=(
+                    f"value: {schemas.show(violation.value)}",
+                    f"expected: {violation.expected}",
+                ),
             )
             for violation in validate_dialect(config.data, skip=skip)
         ]

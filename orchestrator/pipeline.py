@@ -15,13 +15,24 @@ from typing import Any
 
 from orchestrator import config as configs
 from orchestrator import registry as registries
-from orchestrator.bake import DEFAULT_CONFIG, BakeConfig, standard_book
-from orchestrator.errors import BakeplanError, raise_all
+from orchestrator.bake import DEFAULT_CONFIG, BakeConfig
+from orchestrator.bakeconf import read_books
+from orchestrator.errors import BakeplanError, Problems, raise_all
 from orchestrator.plan import assemble, gate
 from orchestrator.protocol import Context
 from orchestrator.registry import BUILTIN, Entry, Registry
-from orchestrator.routing import Routing, Run, parse_overrides, path_order, route, tokens_of
-from orchestrator.scheduler import Scheduler, Settings
+from orchestrator.routing import (
+    Routing,
+    Run,
+    parse_overrides,
+    path_order,
+    route,
+    tokens_of,
+    value_at,
+)
+from orchestrator.scheduler import Result, Scheduler, Settings
+
+INNER_MARK = "$inner"
 
 
 def default_jobs() -> int:
@@ -41,6 +52,10 @@ class Options:
     jobs: int = 8
     timeout: float | None = None
     keep_going: bool = False
+    # rumprun-bake.conf files read after the standard configs, in order (--bake-conf).
+    bake_confs: tuple[str, ...] = ()
+    # The binaries rumprun-bake will bake (--bin), for checking rc[].bin; empty: unknown.
+    binaries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,7 @@ def prepare(options: Options) -> Prepared:
         problems.append(exc)
     bake: BakeConfig | None = None
     try:
-        bake = standard_book().get(options.bake_config)
+        bake = read_books(options.bake_confs).get(options.bake_config)
     except BakeplanError as exc:
         problems.append(exc)
     commands: dict[str, tuple[str, ...]] = {}
@@ -94,16 +109,25 @@ def prepare(options: Options) -> Prepared:
             commands[run.delegate] = registries.resolve_command(entry)
         except BakeplanError as exc:
             problems.append(exc)
-    raise_all(problems)
+    if problems:
+        raise config.place(Problems(problems) if len(problems) > 1 else problems[0])
     assert routing is not None and bake is not None
     return Prepared(config, registry, routing, bake, commands)
 
 
 def make_plan(
-    options: Options, on_state: Callable[[Run, str], None] | None = None
+    options: Options,
+    on_state: Callable[[Run, str], None] | None = None,
+    prepared: Prepared | None = None,
 ) -> dict[str, Any]:
     """Run every delegate and assemble the plan."""
-    prepared = prepare(options)
+    return execute(prepared or prepare(options), options, on_state)[1]
+
+
+def execute(
+    prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
+) -> tuple[tuple[Result, ...], dict[str, Any]]:
+    """Run every delegate of ``prepared``; the results in routing order and the plan."""
     entries: dict[str, Entry] = {e.name: e for e in prepared.registry.entries}
     scheduler = Scheduler(
         routing=prepared.routing,
@@ -116,7 +140,11 @@ def make_plan(
         ),
         on_state=on_state,
     )
-    return assemble(prepared.bake, scheduler.execute())
+    results = scheduler.execute()
+    try:
+        return results, assemble(prepared.bake, results, binaries=options.binaries)
+    except BakeplanError as error:
+        raise prepared.config.place(error) from None
 
 
 def without(document: dict[str, Any], pointers: Sequence[str]) -> dict[str, Any]:
@@ -144,5 +172,98 @@ def validate(options: Options) -> Prepared:
     the parts rumprun keeps against the base bake config."""
     prepared = prepare(options)
     residual = without(prepared.config.data, prepared.routing.delegated())
-    raise_all(gate(residual, prepared.bake, prepared.bake.libs, ()))
+    try:
+        raise_all(gate(residual, prepared.bake, prepared.bake.libs, (), binaries=options.binaries))
+    except BakeplanError as error:
+        raise prepared.config.place(error) from None
     return prepared
+
+
+def _marked(run: Run, document: Any, routing: Routing) -> Any:
+    """The fragment ``run`` would receive, each inner run's part marked as to be filled."""
+    import copy  # noqa: PLC0415
+
+    fragment = copy.deepcopy(value_at(document, run.tokens))
+    depth = len(run.tokens)
+    for pointer in run.inner:
+        inner = routing.by_pointer[pointer]
+        rel = inner.tokens[depth:]
+        parent = value_at(fragment, rel[:-1])
+        last: Any = int(rel[-1]) if isinstance(parent, list) else rel[-1]
+        parent[last] = {INNER_MARK: {"delegate": inner.delegate, "pointer": inner.pointer}}
+    return fragment
+
+
+def dry_run(options: Options) -> dict[str, Any]:
+    """What ``plan`` would do, without starting any delegate, as plain data.
+
+    The same content feeds the rich preview, the plain text and ``--dry-run --json``.
+    Where an inner delegate's answer will fill part of an outer request, that part is
+    ``{"$inner": {"delegate": ..., "pointer": ...}}``.
+    """
+    import hashlib  # noqa: PLC0415
+    import shlex  # noqa: PLC0415
+
+    from orchestrator import rumprun  # noqa: PLC0415
+    from orchestrator.protocol import Request  # noqa: PLC0415
+
+    prepared = prepare(options)
+    routing = prepared.routing
+    runs = []
+    for wave, group in enumerate(routing.waves()):
+        for run in group:
+            fragment = _marked(run, prepared.config.data, routing)
+            request = Request(
+                delegate=run.delegate,
+                pointer=run.pointer,
+                fragment=fragment,
+                context=prepared.context,
+            )
+            command = prepared.commands.get(run.delegate, ())
+            entry = prepared.registry.get(run.delegate)
+            runs.append(
+                {
+                    "delegate": run.delegate,
+                    "pointer": run.pointer,
+                    "wave": wave,
+                    "builtin": run.builtin,
+                    "command": list(command),
+                    "shell": shlex.join(command) if command else "",
+                    "registry": entry.source if entry else "",
+                    "timeout": entry.timeout if entry else None,
+                    "inner": list(run.inner),
+                    "request": request.as_json(),
+                    # Only a request with no inner part is known to the byte before running.
+                    "request_sha256": None
+                    if run.inner
+                    else hashlib.sha256(request.encode()).hexdigest(),
+                }
+            )
+    residual = without(prepared.config.data, routing.delegated())
+    linked = set(prepared.bake.components)
+    rules = [
+        {
+            "pointer": need.pointer,
+            "why": need.why,
+            "needs": list(need.any_of) if need.any_of else [f"platform {need.platform}"],
+            "met": bool(linked.intersection(need.any_of))
+            if need.any_of
+            else need.platform == prepared.bake.platform,
+        }
+        for need in rumprun.requirements(residual)
+    ]
+    return {
+        "dry_run": True,
+        "config": prepared.config.source,
+        "document": prepared.config.data,
+        "owners": [{"pointer": r.pointer, "delegate": r.delegate} for r in routing.runs],
+        "absent": [{"pointer": p, "delegate": d} for p, d in routing.absent],
+        "runs": runs,
+        "bake": {
+            "config": prepared.bake.name,
+            "platform": prepared.bake.platform,
+            "description": prepared.bake.description,
+            "libs": list(prepared.bake.libs),
+            "rules": rules,
+        },
+    }

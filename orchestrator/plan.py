@@ -21,7 +21,9 @@ from orchestrator.routing import RUMPRUN_KEYS, pointer_of
 from orchestrator.scheduler import Result
 
 PLAN_VERSION = "bakeplan/1"
+# rumprun's hw/multiboot.c halts when strlen(cmdline) >= 4096: it needs room for the NUL.
 MULTIBOOT_CMDLINE_LIMIT = 4096
+RESERVED = frozenset({"name", "kind", "by", "pointer"})
 
 
 def directives_of(results: Iterable[Result]) -> tuple[Directive, ...]:
@@ -41,9 +43,20 @@ def directives_of(results: Iterable[Result]) -> tuple[Directive, ...]:
 
 
 def gate(
-    runtime: Any, bake: BakeConfig, libs: Sequence[str], directives: Sequence[Directive]
+    runtime: Any,
+    bake: BakeConfig,
+    libs: Sequence[str],
+    directives: Sequence[Directive],
+    *,
+    binaries: Sequence[str] = (),
+    devices: Sequence[tuple[str, str]] | None = None,
 ) -> list[BakeplanError]:
-    """Every part of the runtime config that the bake cannot serve, as conflicts."""
+    """Every part of the runtime config that the bake cannot serve, as conflicts.
+
+    Besides components and platform, this catches what rumprun would only stop on at
+    boot (``rumprun.boot_problems``): ``binaries`` are the rumprun-bake inputs when known,
+    ``devices`` the plan's ``(name, kind)`` pairs (default: rumprun's own for ``runtime``).
+    """
     linked = {component_of(lib) for lib in libs}
     removed_by: dict[str, str] = {}
     for directive in directives:
@@ -66,11 +79,7 @@ def gate(
         if need.any_of and not linked.intersection(need.any_of):
             names = " or ".join(need.any_of)
             culprits = sorted({removed_by[c] for c in need.any_of if c in removed_by})
-            why = (
-                f" (removed by {', '.join(culprits)})"
-                if culprits
-                else " (the bake config does not link it)"
-            )
+            why = f" (removed by {', '.join(culprits)})" if culprits else ""
             problems.append(
                 ConflictError(
                     f"{need.why} needs component {names}, which bake config {bake.name} does not "
@@ -79,10 +88,24 @@ def gate(
                     detail=(f"component: {names}", f"bake config: {bake.name}"),
                 )
             )
+    if devices is None:
+        devices = [(d.name, d.kind) for d in rumprun.devices(runtime)]
+    problems.extend(
+        ConflictError(problem.message, pointer=problem.pointer, hint=problem.hint)
+        for problem in rumprun.boot_problems(
+            runtime,
+            platform=bake.platform,
+            linked=frozenset(linked),
+            binaries=binaries,
+            devices=devices,
+        )
+    )
     return problems
 
 
-def assemble(bake: BakeConfig, results: Sequence[Result]) -> dict[str, Any]:
+def assemble(
+    bake: BakeConfig, results: Sequence[Result], *, binaries: Sequence[str] = ()
+) -> dict[str, Any]:
     """The plan document, or the conflicts found (all of them) raised together."""
     directives = directives_of(results)
     libs = apply_directives(bake.libs, directives)
@@ -111,10 +134,20 @@ def assemble(bake: BakeConfig, results: Sequence[Result]) -> dict[str, Any]:
                     "kind": device.kind,
                     "by": result.run.delegate,
                     "pointer": device.pointer if device.pointer is not None else result.run.pointer,
-                    **{k: device.fields[k] for k in sorted(device.fields)},
+                    # The answer schema refuses "by"; never let a field rename the giver.
+                    **{k: device.fields[k] for k in sorted(device.fields) if k not in RESERVED},
                 }
             )
-    problems.extend(gate(runtime, bake, libs, directives))
+    problems.extend(
+        gate(
+            runtime,
+            bake,
+            libs,
+            directives,
+            binaries=binaries,
+            devices=[(d["name"], d["kind"]) for d in devices],
+        )
+    )
     raise_all(problems)
 
     toolchains: dict[str, dict[str, list[str]]] = {}
@@ -144,13 +177,13 @@ def assemble(bake: BakeConfig, results: Sequence[Result]) -> dict[str, Any]:
                 }
             )
     size = len(protocol.encode(runtime)) - 1
-    if bake.platform == "hw" and size > MULTIBOOT_CMDLINE_LIMIT:
+    if bake.platform == "hw" and size >= MULTIBOOT_CMDLINE_LIMIT:
         warnings.append(
             {
                 "by": "bakeplan",
                 "pointer": "",
-                "message": f"the runtime config is {size} bytes; rumprun on hw halts on a "
-                f"multiboot command line over {MULTIBOOT_CMDLINE_LIMIT} bytes",
+                "message": f"the runtime config is {size} bytes; rumprun on hw halts when the "
+                f"multiboot command line reaches {MULTIBOOT_CMDLINE_LIMIT} bytes",
             }
         )
 

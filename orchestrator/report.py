@@ -33,19 +33,9 @@ def show_error(error: BakeplanError, stream: TextIO | None = None) -> None:
         stream.write("\n".join(p.render_plain() for p in problems) + "\n")
         stream.flush()
         return
-    from rich.console import Console  # noqa: PLC0415  (rich only for a person at a terminal)
-    from rich.text import Text  # noqa: PLC0415
+    from orchestrator import preview  # noqa: PLC0415  (rich only for a person at a terminal)
 
-    console = Console(file=stream, highlight=False)
-    for problem in problems:
-        text = Text()
-        text.append(f"{problem.kind}: ", style="bold red")
-        text.append(problem.headline(), style="bold")
-        console.print(text)
-        for line in problem.detail:
-            console.print(Text(f"  {line}", style="dim" if line.startswith("  |") else ""))
-        if problem.hint:
-            console.print(Text(f"  hint: {problem.hint}", style="cyan"))
+    preview.render_error(error, preview.console_for(stream))
 
 
 def show_warnings(warnings: Iterable[dict[str, str]], stream: TextIO | None = None) -> None:

@@ -145,5 +145,132 @@ def _mount_requirements(mounts: Mapping[str, Any]) -> Iterator[Requirement]:
             yield Requirement(
                 where,
                 ("rumpfs_ffs", "rumpfs_ext2fs", "rumpfs_cd9660"),
-                why="a block device mount (ffs, ext2fs or cd9660)",
+                why="a block device mount",
             )
+
+
+# --- what rumprun only finds out at boot -----------------------------------------------
+
+# master's rumprun-bake links at most this many binaries (rumprun_main1..8).
+MAX_BINARIES = 8
+# rumprun on Xen attaches at most this many blkfront disks (xvda..xvdj).
+MAX_XEN_BLOCK_DEVICES = 10
+# Disks the hw platform's drivers create, by device name prefix, and the component
+# whose driver makes them.
+HW_DISKS = {"ld": "rumpdev_virtio_ld", "sd": "rumpdev_scsipi", "cd": "rumpdev_scsipi"}
+
+
+@dataclass(frozen=True)
+class BootProblem:
+    """Something rumprun would stop on at boot, found at plan time."""
+
+    pointer: str
+    message: str
+    hint: str | None = None
+
+
+def baked_name(path: str) -> str:
+    """The name a binary is baked under: the basename of the rumprun-bake input."""
+    return path.rstrip("/").rpartition("/")[2] or path
+
+
+def boot_problems(
+    document: Mapping[str, Any],
+    *,
+    platform: str,
+    linked: frozenset[str],
+    binaries: Sequence[str] = (),
+    devices: Sequence[tuple[str, str]] = (),
+) -> Iterator[BootProblem]:
+    """What rumprun (or rumprun-bake) would refuse only at boot (or bake) time.
+
+    ``binaries`` are the rumprun-bake inputs, when known; ``devices`` are the plan's
+    ``(name, kind)`` pairs from every delegate, rumprun's own included.
+    """
+    yield from _binary_problems(document.get("rc"), binaries)
+    blocks = [name for name, kind in devices if kind == "block"]
+    if platform == "xen" and len(blocks) > MAX_XEN_BLOCK_DEVICES:
+        yield BootProblem(
+            "/blk" if "blk" in document else "",
+            f"{len(blocks)} block devices ({', '.join(blocks)}); rumprun on Xen attaches at "
+            f"most {MAX_XEN_BLOCK_DEVICES}",
+        )
+    yield from _mount_device_problems(document, platform, linked, {n for n, _ in devices})
+
+
+def _binary_problems(rc: Any, binaries: Sequence[str]) -> Iterator[BootProblem]:
+    entries = rc if isinstance(rc, list) else []
+    if len(binaries) > MAX_BINARIES:
+        yield BootProblem(
+            "/rc" if entries else "",
+            f"{len(binaries)} binaries to bake (--bin); rumprun-bake takes at most {MAX_BINARIES}",
+        )
+    bins = [e.get("bin") for e in entries if isinstance(e, dict)]
+    distinct = list(dict.fromkeys(b for b in bins if isinstance(b, str)))
+    if not binaries and len(distinct) > MAX_BINARIES:
+        yield BootProblem(
+            "/rc",
+            f"rc runs {len(distinct)} different binaries; rumprun-bake takes at most "
+            f"{MAX_BINARIES}",
+        )
+    if not binaries:
+        return
+    baked = [baked_name(b) for b in binaries]
+    for index, name in enumerate(bins):
+        if not isinstance(name, str) or name in baked or baked_name(name) in baked:
+            continue
+        yield BootProblem(
+            pointer_of(["rc", str(index), "bin"]),
+            f"bin {name!r} is not one of the baked binaries ({', '.join(baked)})",
+            hint="rc[].bin names a binary by the basename it was baked under (--bin)",
+        )
+
+
+def _mount_device_problems(
+    document: Mapping[str, Any], platform: str, linked: frozenset[str], provided: set[str]
+) -> Iterator[BootProblem]:
+    blk = document.get("blk")
+    blk = blk if isinstance(blk, dict) else {}
+    mounts = document.get("mount")
+    for mountpoint, mount in (mounts if isinstance(mounts, dict) else {}).items():
+        if not isinstance(mount, dict) or mount.get("source") != "blk":
+            continue
+        path = mount.get("path")
+        if not isinstance(path, str) or _blk_provides(blk, path):
+            continue
+        match = _DISK.match(path)
+        disk = match["disk"] if match else None
+        if disk is not None and disk in provided and disk not in _disk_names(document):
+            continue  # a delegate's own block device
+        prefix = disk.rstrip("0123456789") if disk else None
+        if platform == "hw" and prefix in HW_DISKS:
+            if HW_DISKS[prefix] in linked:
+                continue
+            reason = f"the hw driver for {prefix} disks ({HW_DISKS[prefix]}) is not linked"
+        elif platform == "hw":
+            reason = f"no blk entry names it, and hw drivers make only {', '.join(HW_DISKS)} disks"
+        else:
+            reason = "no blk entry names it (Xen disks come from etfs blk entries)"
+        yield BootProblem(
+            pointer_of(["mount", mountpoint, "path"]),
+            f"nothing provides the device {path}: {reason}",
+            hint='add a blk entry for it, e.g. {"type": "etfs", "path": "blkfront:xvda"} on '
+            'Xen or {"type": "vnd", "path": FILE} named vnd0',
+        )
+
+
+def _disk_names(document: Mapping[str, Any]) -> set[str]:
+    """The disks rumprun's own devices() derives from mount paths (not from delegates)."""
+    return {d.name for d in devices(document) if d.kind == "block"}
+
+
+def _blk_provides(blk: Mapping[str, Any], path: str) -> bool:
+    """Whether a blk entry makes the node ``path``: etfs registers ``/dev/<name>`` itself;
+    a vnd's disk has partitions ``/dev/vnd<unit>[a-p]``."""
+    for name, spec in blk.items():
+        if path == f"/dev/{name}":
+            return True
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if kind == "vnd" and re.fullmatch(re.escape(f"/dev/{name}") + "[a-p]", path):
+            return True
+    return False

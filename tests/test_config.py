@@ -857,7 +857,10 @@ def test_check_raises_every_violation_with_its_place(tmp_path: Path) -> None:
     ]
     assert all(isinstance(p, InputError) for p in caught.value.problems)
     assert errors.exit_code_of(caught.value) == 2
-    assert caught.value.problems[0].detail == ("expected: a path key",)
+    assert caught.value.problems[0].detail == (
+        'value: {"source": "blk"}',
+        "expected: a path key",
+    )
 
 
 def test_check_raises_one_violation_as_itself(tmp_path: Path) -> None:
@@ -867,6 +870,7 @@ def test_check_raises_one_violation_as_itself(tmp_path: Path) -> None:
     assert caught.value.render_plain().splitlines() == [
         f"bakeplan: invalid input: {config.source}:1:15 at /env/A: "
         "must be a string, not an integer",
+        "  value: 1",
         "  expected: a string",
     ]
 

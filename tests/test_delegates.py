@@ -102,7 +102,107 @@ def test_mirage_dhcp_and_ipv6() -> None:
     ocaml = answer["toolchain"]["ocaml"]
     assert ocaml["configure"] == ["--dhcp=true"]
     assert "charrua-client" in ocaml["packages"]
-    assert ocaml["boot"] == ["--ipv6=2001:db8::2/64", "--ipv6-gateway=2001:db8::1"]
+    assert ocaml["boot"] == [
+        "--ipv6=2001:db8::2/64",
+        "--accept-router-advertisements=false",
+        "--ipv6-gateway=2001:db8::1",
+    ]
+
+
+def test_mirage_ipv6_auto_with_nameservers() -> None:
+    code, answer, _ = configure(
+        "mirage-net-config",
+        "/net",
+        {
+            "interfaces": {"vioif0": {"addrs": [{"type": "inet6", "method": "auto"}]}},
+            "dns": {"nameservers": ["2001:db8::53", "9.9.9.9"]},
+        },
+    )
+    assert code == 0
+    ocaml = answer["toolchain"]["ocaml"]
+    assert ocaml["boot"] == [
+        "--accept-router-advertisements=true",
+        "--ipv6-only=true",
+        "--nameservers=tcp:2001:db8::53,tcp:9.9.9.9",
+    ]
+    assert "configure" not in ocaml
+    assert "warnings" not in answer
+
+
+def test_mirage_static_dual_stack_has_both_gateways_and_no_only_flag() -> None:
+    code, answer, _ = configure(
+        "mirage-net-config",
+        "/net",
+        {
+            "interfaces": {
+                "vioif0": {
+                    "addrs": [
+                        {"type": "inet", "method": "static", "addr": "10.0.0.2/24"},
+                        {"type": "inet6", "method": "auto"},
+                    ]
+                }
+            },
+            "gateways": [
+                {"type": "inet", "addr": "10.0.0.1"},
+                {"type": "inet6", "addr": "fe80::1"},
+            ],
+        },
+    )
+    assert code == 0
+    assert answer["toolchain"]["ocaml"]["boot"] == [
+        "--ipv4=10.0.0.2/24",
+        "--accept-router-advertisements=true",
+        "--ipv4-gateway=10.0.0.1",
+        "--ipv6-gateway=fe80::1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fragment", "pointer", "message"),
+    [
+        (
+            {
+                "interfaces": {"vioif0": {"addrs": [{"type": "inet", "method": "dhcp"}]}},
+                "gateways": [{"type": "inet", "addr": "10.0.0.1"}],
+            },
+            "/net/gateways/0",
+            "DHCP",
+        ),
+        (
+            {
+                "interfaces": {"vioif0": {"addrs": [{"type": "inet", "method": "dhcp"}]}},
+                "gateways": [{"type": "inet6", "addr": "2001:db8::1"}],
+            },
+            "/net/gateways/0",
+            "no inet6 address",
+        ),
+        (
+            {
+                "interfaces": {"vioif0": {"addrs": [{"type": "inet", "method": "dhcp"}]}},
+                "dns": {"search": ["example.org"]},
+            },
+            "/net/dns/search",
+            "no search list",
+        ),
+        (
+            {
+                "interfaces": {
+                    "vioif0": {"addrs": [{"type": "inet", "method": "dhcp"}]},
+                    "vioif1": {"addrs": [{"type": "inet6", "method": "auto"}]},
+                }
+            },
+            "/net/interfaces/vioif1/addrs",
+            "one interface",
+        ),
+    ],
+)
+def test_mirage_refuses_what_its_stack_cannot_do(
+    fragment: dict[str, Any], pointer: str, message: str
+) -> None:
+    code, answer, _ = configure("mirage-net-config", "/net", fragment)
+    assert code == 1
+    assert answer["error"]["pointer"] == pointer
+    assert message in answer["error"]["message"]
 
 
 def test_mirage_refuses_two_addresses_of_one_family_with_a_pointer() -> None:
