@@ -33,14 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.errors import ConflictError, UsageError, raise_all
+from orchestrator.rumprun import CMDLINE_LIMIT, MODULE_LIMIT
 
 BAKEPLAN_SUFFIX = "_bakeplan"
 QEMU = "qemu-system-x86_64"
-# rumprun's hw/multiboot.c: BMK_MULTIBOOT_CMDLINE_SIZE is 4096.  A config passed as a
-# module halts the boot at 4095 bytes or more, one on the command line at 4096 or more.
-MULTIBOOT_SIZE = 4096
-MODULE_LIMIT = MULTIBOOT_SIZE - 1
-CMDLINE_LIMIT = MULTIBOOT_SIZE
 # Solo5's manifest rules (solo5/include/mft_abi.h): names of 1 to 67 alphanumeric
 # characters (68 with the NUL), unique, and at most 63 devices.
 SOLO5_NAME = re.compile(r"^[A-Za-z0-9]{1,67}$")

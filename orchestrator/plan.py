@@ -21,8 +21,6 @@ from orchestrator.routing import RUMPRUN_KEYS, pointer_of
 from orchestrator.scheduler import Result
 
 PLAN_VERSION = "bakeplan/1"
-# rumprun's hw/multiboot.c halts when strlen(cmdline) >= 4096: it needs room for the NUL.
-MULTIBOOT_CMDLINE_LIMIT = 4096
 RESERVED = frozenset({"name", "kind", "by", "pointer"})
 
 
@@ -177,13 +175,15 @@ def assemble(
                 }
             )
     size = len(protocol.encode(runtime)) - 1
-    if bake.platform == "hw" and size >= MULTIBOOT_CMDLINE_LIMIT:
+    # The plan does not know how the config will be passed: warn at the lower limit.
+    if bake.platform == "hw" and size >= rumprun.MODULE_LIMIT:
         warnings.append(
             {
                 "by": "bakeplan",
                 "pointer": "",
                 "message": f"the runtime config is {size} bytes; rumprun on hw halts when the "
-                f"multiboot command line reaches {MULTIBOOT_CMDLINE_LIMIT} bytes",
+                f"config reaches {rumprun.MODULE_LIMIT} bytes as a multiboot module "
+                f"({rumprun.CMDLINE_LIMIT} on the kernel command line)",
             }
         )
 

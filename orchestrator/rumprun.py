@@ -20,6 +20,12 @@ from orchestrator.routing import RUMPRUN_KEYS, pointer_of
 
 NAME = "rumprun"
 VERSION = "1"
+# rumprun's hw/multiboot.c copies the config into a 4096-byte buffer with its NUL
+# (BMK_MULTIBOOT_CMDLINE_SIZE): passed as a multiboot module it halts the boot at 4095
+# bytes or more, on the kernel command line at 4096 or more.
+MULTIBOOT_SIZE = 4096
+MODULE_LIMIT = MULTIBOOT_SIZE - 1
+CMDLINE_LIMIT = MULTIBOOT_SIZE
 # A block device node as rumprun's mount code takes it: disk name, then partition letter.
 _DISK = re.compile(r"^/dev/(?P<disk>[a-z]+[0-9]+)[a-p]?$")
 

@@ -520,7 +520,7 @@ def test_a_runtime_config_too_long_for_multiboot_warns_on_hw_only() -> None:
             "by": "bakeplan",
             "pointer": "",
             "message": "the runtime config is 4097 bytes; rumprun on hw halts when the "
-            "multiboot command line reaches 4096 bytes",
+            "config reaches 4095 bytes as a multiboot module (4096 on the kernel command line)",
         }
     ]
     assert multiboot_warnings(XEN, runtime) == []
@@ -534,8 +534,9 @@ def test_the_multiboot_size_counts_utf8_bytes_not_characters() -> None:
     ]
 
 
-def test_a_runtime_config_of_exactly_4096_bytes_warns_on_hw() -> None:
-    assert len(multiboot_warnings(HW, runtime_of_size(4096))) == 1
+def test_the_warning_starts_where_a_multiboot_module_halts() -> None:
+    assert len(multiboot_warnings(HW, runtime_of_size(4095))) == 1
+    assert multiboot_warnings(HW, runtime_of_size(4094)) == []
 
 
 def test_delegations_digest_the_exact_bytes() -> None:
