@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint images clean
+.PHONY: demo test lint bench images clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check orchestrator delegates tests
 	$(BIN)/python -m ruff format --check orchestrator delegates tests
 	$(BIN)/python -m mypy
+
+# Speed targets as ratios against baselines measured in the same run (needs jq).
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench.py
 
 # The README's pictures of the hybrid example; needs Graphviz's dot (apt-get install graphviz).
 images: $(STAMP)

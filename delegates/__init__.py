@@ -1,4 +1,5 @@
 """bakeplan's reference delegates, installed as commands.
 
-``mirage-net-config`` and ``rumprun-config``; the folder installs as ``bakeplan_delegates``.
+``mirage-net-config``, ``rumprun-config`` and ``cni-ipam``; the folder installs as
+``bakeplan_delegates``.
 """

@@ -42,7 +42,8 @@ DELEGATE = Delegate(
     version=rumprun.VERSION,
     configure=configure,
     claims=tuple(f"/{key}" for key in RUMPRUN_KEYS),
-    examples=({"rc": [{"bin": "mathopd", "argv": ["mathopd", "-f", "/data/mathopd.conf"]}]},),
+    # A fragment for the first claim, /rc: where `delegates check` configures examples.
+    examples=([{"bin": "mathopd", "argv": ["mathopd", "-f", "/data/mathopd.conf"]}],),
 )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import __version__
+from orchestrator import __version__, delegates_cmd
 from orchestrator.errors import (
     INTERRUPTED,
     TERMINATED,
@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "name", choices=SCHEMAS, metavar="NAME", help=f"one of: {', '.join(SCHEMAS)}"
     )
     schema.set_defaults(func=_schema)
+    delegates_cmd.register(commands)
     return parser
 
 

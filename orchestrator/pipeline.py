@@ -78,7 +78,7 @@ class Prepared:
 def prepare(options: Options) -> Prepared:
     """Load and check every input; raise every problem found, together."""
     config = configs.load(options.config)
-    registry = registries.discover(options.registries)
+    registry = registries.discover(options.registries, packages=True)
     overrides = parse_overrides(options.overrides)
     problems: list[BakeplanError] = []
 
@@ -127,8 +127,23 @@ def make_plan(
 def execute(
     prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
 ) -> tuple[tuple[Result, ...], dict[str, Any]]:
-    """Run every delegate of ``prepared``; the results in routing order and the plan."""
+    """Run every delegate of ``prepared``; the results in routing order and the plan.
+
+    Every external delegate is asked ``describe`` first (all at once, cached by
+    executable digest); its ``fragment_schema`` then checks each of its fragments.
+    """
+    from orchestrator import handshake  # noqa: PLC0415
+
     entries: dict[str, Entry] = {e.name: e for e in prepared.registry.entries}
+    first_pointer: dict[str, str] = {}
+    for run in prepared.routing.runs:
+        if not run.builtin:
+            first_pointer.setdefault(run.delegate, run.pointer)
+    described = handshake.describe_all(
+        [(entries[n], prepared.commands[n], p) for n, p in first_pointer.items()],
+        jobs=options.jobs,
+        timeout=options.timeout,
+    )
     scheduler = Scheduler(
         routing=prepared.routing,
         document=prepared.config.data,
@@ -139,8 +154,12 @@ def execute(
             jobs=options.jobs, timeout=options.timeout, keep_going=options.keep_going
         ),
         on_state=on_state,
+        check=handshake.fragment_checker(prepared.config, described),
     )
-    results = scheduler.execute()
+    try:
+        results = scheduler.execute()
+    except BakeplanError as error:
+        raise prepared.config.place(error) from None
     try:
         return results, assemble(prepared.bake, results, binaries=options.binaries)
     except BakeplanError as error:

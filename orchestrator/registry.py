@@ -7,11 +7,18 @@ name, the first file in that order wins, so a project's registry shadows the use
 
 A registry file, or a delegate's executable, that group or others may write is refused,
 as ssh refuses such a key: whoever can write it can run code as the user who bakes.
+
+Installed Python packages may declare delegates under the entry-point group
+``bakeplan.delegates`` (``NAME = "module:ATTRIBUTE"``, the attribute an
+``orchestrator.sdk.Delegate``).  They come last, after every registry file, and claim
+nothing: installing a package never changes how a config is split.  A user gives them
+parts with ``--delegate POINTER=NAME`` or ``bakeplan delegates add NAME``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import sys
@@ -39,6 +46,9 @@ class Entry:
     env: tuple[str, ...] = ()
     cache: bool = False
     source: str = ""
+    # For a delegate declared by an installed Python package (entry-point group
+    # ``bakeplan.delegates``): "DIST VERSION"; empty for registry-file entries.
+    package: str = ""
 
     @property
     def folder(self) -> Path:
@@ -172,15 +182,59 @@ def discover(
     explicit: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    *,
+    packages: bool = False,
 ) -> Registry:
-    """Read every registry file in the search order; the first definition of a name wins."""
+    """Read every registry file in the search order; the first definition of a name wins.
+
+    With ``packages``, the delegates installed packages declare come last.
+    """
     environ = os.environ if environ is None else environ
     files = search_paths(explicit, environ, cwd or Path.cwd())
     entries: dict[str, Entry] = {}
     for path in files:
         for entry in load_file(path):
             entries.setdefault(entry.name, entry)
+    if packages:
+        for entry in package_entries():
+            entries.setdefault(entry.name, entry)
     return Registry(entries=tuple(entries.values()), files=tuple(str(p) for p in files))
+
+
+ENTRY_POINT_GROUP = "bakeplan.delegates"
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+
+
+def package_entries() -> tuple[Entry, ...]:
+    """The delegates installed packages declare, sorted by name, without claims.
+
+    Each runs as ``python -m orchestrator.sdk [--path FOLDER] module:ATTRIBUTE`` with
+    this interpreter; ``--path`` names the package's folder when it is not in this
+    interpreter's own site-packages, because a delegate's environment has no
+    PYTHONPATH.  Badly named entry points are skipped: they are not ours to refuse.
+    """
+    from importlib import metadata  # noqa: PLC0415  (only when packages are asked for)
+
+    site = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    found: dict[str, Entry] = {}
+    for point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+        if not _NAME.match(point.name) or point.name == BUILTIN or point.name in found:
+            continue
+        dist = point.dist
+        command = [sys.executable, "-m", "orchestrator.sdk"]
+        where = str(dist.locate_file("")) if dist is not None else ""
+        if where and where not in site:
+            command += ["--path", where]
+        command.append(point.value)
+        package = f"{dist.name} {dist.version}" if dist is not None else point.value
+        found[point.name] = Entry(
+            name=point.name,
+            command=tuple(command),
+            claims=(),
+            source=f"package {package}",
+            package=package,
+        )
+    return tuple(found.values())
 
 
 def resolve_command(entry: Entry, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -193,7 +247,8 @@ def resolve_command(entry: Entry, environ: Mapping[str, str] | None = None) -> t
     """
     environ = os.environ if environ is None else environ
     program = entry.command[0]
-    where = f"delegate {entry.name!r} (registry {entry.source or '(built in)'})"
+    origin = entry.source if entry.package else f"registry {entry.source or '(built in)'}"
+    where = f"delegate {entry.name!r} ({origin})"
     if "/" in program:
         candidate = Path(program) if Path(program).is_absolute() else entry.folder / program
         found = str(candidate) if candidate.exists() else None
@@ -209,7 +264,9 @@ def resolve_command(entry: Entry, environ: Mapping[str, str] | None = None) -> t
             if "/" in program
             else "install it or put its folder on PATH",
         )
-    path = Path(found).resolve()
+    # Absolute, but symlinks kept: a virtualenv's python is a symlink whose folder is
+    # what makes it that virtualenv's.  The trust check below judges the target.
+    path = Path(os.path.abspath(found))  # noqa: PTH100  (not resolve(): see above)
     if not path.is_file() or not os.access(path, os.X_OK):
         raise InputError(f"{where}: {path} is not an executable file", hint=f"chmod +x {path}")
     _refuse_writable(path, f"executable of delegate {entry.name!r}")

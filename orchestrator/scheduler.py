@@ -6,11 +6,17 @@ inner part removed when the inner delegate consumed it).  The first failure canc
 others (their process groups are killed) unless ``keep_going`` is set, in which case
 every independent run still runs and every failure is reported.  With one job the
 runs go one by one in the calling thread, as pre-commit's mapper degrades to ``map``.
+
+An answer speaks only of its own subtree: a device pointing outside the run's claim is a
+failure, and a warning or an error object pointing outside it is shown as such (the
+plan's warning stays at the claim and says where the delegate pointed), so a delegate
+can never make a message look as if it came from a part it does not own.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -18,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import protocol, rumprun, runner
-from orchestrator.errors import BakeplanError, DelegateError, raise_all
-from orchestrator.protocol import Answer, Context, Request
+from orchestrator.errors import BakeplanError, DelegateError, Interrupted, raise_all
+from orchestrator.protocol import Answer, Context, ErrorObject, Request, Warning
 from orchestrator.registry import Entry
 from orchestrator.routing import Routing, Run, path_order, tokens_of, value_at, within
 
@@ -74,12 +80,46 @@ def fragment_for(run: Run, document: Any, done: Mapping[str, Result]) -> Any:
     return fragment
 
 
+def _outside(run: Run, pointer: str) -> str:
+    """Why ``pointer`` is outside ``run``'s claim, for a person."""
+    return f"the delegate pointed at {pointer or '(the whole document)'}, outside its claim " + (
+        run.pointer or "(the whole document)"
+    )
+
+
+def _claimed_pointer(run: Run, error: ErrorObject) -> tuple[str, str | None]:
+    """Where to show a delegate's error: its own pointer when inside the claim, else the
+    claim, with a line saying where the delegate pointed."""
+    if error.pointer is None:
+        return run.pointer, None
+    if within(tokens_of(error.pointer), run.tokens):
+        return error.pointer, None
+    return run.pointer, _outside(run, error.pointer)
+
+
+def _bounded_warning(run: Run, warning: Warning) -> Warning:
+    """A warning kept at its pointer when inside the claim; else moved to the claim and
+    saying where the delegate pointed, so no delegate speaks for another's part."""
+    if warning.pointer is None or within(tokens_of(warning.pointer), run.tokens):
+        return warning
+    return Warning(
+        message=f"{warning.message} [{_outside(run, warning.pointer)}]", pointer=run.pointer
+    )
+
+
 def _tail(outcome: runner.Outcome) -> str:
     """The last lines of a delegate's stderr: what a person needs to see why it failed."""
-    lines = outcome.stderr_text().splitlines()
-    if len(lines) > STDERR_LINES:
-        lines = [f"[... {len(lines) - STDERR_LINES} earlier lines]", *lines[-STDERR_LINES:]]
-    return "\n".join(lines)
+    kept = outcome.stderr_tail.decode("utf-8", errors="replace").splitlines()
+    omitted = outcome.stderr_bytes - len(outcome.stderr_tail)
+    if len(kept) <= STDERR_LINES and omitted <= 0:
+        return "\n".join(kept)
+    # Say how much came before in bytes as well as lines: after a 50 MB flood, "[... 19
+    # earlier lines]" of the kept 64 KiB would hide how much the delegate wrote.
+    shown = kept[-STDERR_LINES:]
+    parts = [f"{len(kept) - len(shown)} earlier lines"] if len(kept) > len(shown) else []
+    if omitted > 0:
+        parts.append(f"{omitted} earlier bytes of stderr not kept")
+    return "\n".join([f"[... {', and '.join(parts)}]", *shown])
 
 
 class Scheduler:
@@ -95,6 +135,7 @@ class Scheduler:
         commands: Mapping[str, Sequence[str]],
         settings: Settings,
         on_state: Callable[[Run, str], None] | None = None,
+        check: Callable[[Run, Any], None] | None = None,
     ) -> None:
         self.routing = routing
         self.document = document
@@ -104,6 +145,9 @@ class Scheduler:
         self.settings = settings
         self.cancel = threading.Event()
         self._on_state = on_state or (lambda run, state: None)
+        # Checks an external run's fragment before its delegate sees it (the fragment
+        # schema from describe, issue 6); raises a BakeplanError to refuse it.
+        self._check_fragment = check
 
     # -- one run ---------------------------------------------------------------------
 
@@ -148,11 +192,14 @@ class Scheduler:
         if not outcome.ok():
             error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
             if error is not None:
+                pointer, outside = _claimed_pointer(run, error)
                 detail = (f"error code: {error.code}",) if error.code else ()
+                if outside:
+                    detail = (*detail, outside)
                 raise DelegateError(
                     error.message,
                     delegate=run.delegate,
-                    pointer=error.pointer or run.pointer,
+                    pointer=pointer,
                     command=argv,
                     status=outcome.status(),
                     stderr_tail=stderr,
@@ -178,11 +225,10 @@ class Scheduler:
                 status=outcome.status(),
                 stderr_tail=stderr,
             ) from None
-        self._check_bounds(run, answer, argv)
-        return outcome.stdout, answer
+        return outcome.stdout, self._check_bounds(run, answer, argv)
 
-    def _check_bounds(self, run: Run, answer: Answer, argv: Sequence[str]) -> None:
-        """An answer speaks only of its own subtree."""
+    def _check_bounds(self, run: Run, answer: Answer, argv: Sequence[str]) -> Answer:
+        """The answer, speaking only of its own subtree (see the module docstring)."""
         for device in answer.devices:
             if device.pointer is not None and not within(tokens_of(device.pointer), run.tokens):
                 raise DelegateError(
@@ -191,6 +237,10 @@ class Scheduler:
                     pointer=run.pointer,
                     command=argv,
                 )
+        warnings = tuple(_bounded_warning(run, w) for w in answer.warnings)
+        if warnings == answer.warnings:
+            return answer
+        return dataclasses.replace(answer, warnings=warnings)
 
     def _execute(self, run: Run, done: Mapping[str, Result]) -> Result:
         if self.cancel.is_set():
@@ -202,6 +252,8 @@ class Scheduler:
             fragment=fragment_for(run, self.document, done),
             context=self.context,
         )
+        if self._check_fragment is not None and not run.builtin:
+            self._check_fragment(run, request.fragment)
         encoded = request.encode()
         if run.builtin:
             answer_bytes, answer = self._builtin(run, request)
@@ -280,9 +332,16 @@ class Scheduler:
         while not self.cancel.is_set() and (batch := ready()):
             for run in batch:
                 try:
-                    finish(run, self._execute(run, done), None)
+                    result = self._execute(run, done)
+                except Interrupted:
+                    # SIGTERM's handler raises in this very thread, inside a run: that is
+                    # the whole program stopping, not this delegate failing (with
+                    # --keep-going it would otherwise start the next delegate and exit 1).
+                    raise
                 except (BakeplanError, _Cancelled) as exc:
                     finish(run, None, exc)
+                else:
+                    finish(run, result, None)
                 if self.cancel.is_set():
                     return
 

@@ -18,10 +18,15 @@ status 1.  Example::
 
     if __name__ == "__main__":
         raise SystemExit(serve(DELEGATE))
+
+A delegate an installed package declares under the entry-point group
+``bakeplan.delegates`` (``NAME = "module:ATTRIBUTE"``) needs no ``__main__``: bakeplan
+runs it as ``python -m orchestrator.sdk [--path FOLDER] module:ATTRIBUTE``.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -151,3 +156,48 @@ def serve(delegate: Delegate, stdin: BinaryIO | None = None, stdout: BinaryIO | 
     out.write(protocol.encode(answer))
     out.flush()
     return status
+
+
+def load(target: str) -> Delegate:
+    """The ``Delegate`` that ``module:ATTRIBUTE`` names, or ``LookupError`` saying why not."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise LookupError(f"{target!r} is not module:ATTRIBUTE")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LookupError(f"cannot import {module_name!r}: {exc}") from None
+    found: Any = module
+    for part in attribute.split("."):
+        found = getattr(found, part, None)
+    if callable(found) and not isinstance(found, Delegate):
+        found = found()
+    if not isinstance(found, Delegate):
+        raise LookupError(f"{target} is not an orchestrator.sdk.Delegate")  # noqa: TRY004
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m orchestrator.sdk [--path FOLDER]... module:ATTRIBUTE``: serve it."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    while len(args) >= 2 and args[0] == "--path":
+        sys.path.insert(0, args[1])
+        del args[:2]
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m orchestrator.sdk [--path FOLDER] module:ATTRIBUTE\n")
+        return 2
+    try:
+        delegate = load(args[0])
+    except LookupError as exc:
+        sys.stderr.write(f"orchestrator.sdk: {exc}\n")
+        sys.stdout.buffer.write(protocol.encode(_error(str(exc), code="not-a-delegate")))
+        return 1
+    return serve(delegate)
+
+
+if __name__ == "__main__":
+    # Run as a module, this file is __main__, not orchestrator.sdk: hand over to the real
+    # module so that isinstance(..., Delegate) compares the one class a delegate imports.
+    from orchestrator import sdk as _sdk  # noqa: PLW0406  (see the comment above)
+
+    raise SystemExit(_sdk.main())

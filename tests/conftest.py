@@ -1,14 +1,19 @@
 """Shared fixtures: where the conformance specimens are, and an isolated environment.
 
 Tests never read the developer's own registry or cache: ``isolated_env`` points the
-XDG folders into ``tmp_path`` and clears ``BAKEPLAN_REGISTRY``.
+XDG folders into ``tmp_path`` and clears ``BAKEPLAN_REGISTRY``.  Tests that run
+delegates ask for ``no_leftovers`` to prove that nothing they started outlives them.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers_exec import process_gone, this_process_children, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -28,3 +33,68 @@ def conformance() -> Path:
     if not CONFORMANCE.is_dir():
         pytest.fail(f"the conformance specimens are missing: {CONFORMANCE}")
     return CONFORMANCE
+
+
+def _mentions(pid: int, needle: str) -> bool:
+    """Whether process ``pid`` runs from, or was started with, a path under ``needle``."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        cmdline = (proc / "cmdline").read_bytes().decode("utf-8", "replace")
+        cwd = os.readlink(proc / "cwd")
+    except OSError:
+        return False  # gone, or not ours to look at
+    return needle in cmdline or needle in cwd
+
+
+def _leftovers(root: Path) -> list[int]:
+    me = os.getpid()
+    needle = str(root)
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+        and int(entry.name) != me
+        and _mentions(int(entry.name), needle)
+        and not process_gone(int(entry.name))
+    ]
+
+
+@pytest.fixture
+def no_leftovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Fails the test if any process it started is still running afterwards.
+
+    Delegates run in private folders under ``TMPDIR``; pointing ``TMPDIR`` (for this
+    process and for bakeplan processes a test starts with ``os.environ``) into
+    ``tmp_path`` means every delegate and grandchild has ``tmp_path`` in its command
+    line or working directory, even after it escaped to init.  The folder itself must
+    be empty again: every private working directory removed.
+    """
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    yield scratch
+    assert wait_until(lambda: not _leftovers(tmp_path), timeout=10), (
+        f"processes left behind: {_leftovers(tmp_path)}"
+    )
+    assert wait_until(lambda: all(process_gone(p) for p in this_process_children()), timeout=10), (
+        f"children of the test process left: {this_process_children()}"
+    )
+    assert list(scratch.iterdir()) == [], "a private working directory was not removed"
+
+
+@pytest.fixture(autouse=True)
+def plans_follow_their_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every plan a test makes through ``bakeplan plan`` is checked against
+    ``bakeplan schema plan`` as it is written (issue 6: the schema is for everyone's
+    tools, so no plan may break it)."""
+    from orchestrator import plan, schemas  # noqa: PLC0415
+
+    write = plan.dumps
+
+    def checked(document: dict[str, object]) -> str:
+        problems = schemas.explain("plan", document)
+        assert not problems, f"the plan breaks its schema: {problems}"
+        return write(document)
+
+    monkeypatch.setattr(plan, "dumps", checked)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_exec import write_identity, write_python, write_sh
+from helpers_protocol import write_delegate, write_identity, write_py_delegate
 from jsonschema import Draft202012Validator
 
 from orchestrator import schemas
@@ -178,7 +178,7 @@ def test_inner_answer_is_substituted_into_the_outer_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = tmp_path / "outer-request.json"
-    write_python(
+    write_py_delegate(
         tmp_path,
         "static-addr",
         """
@@ -188,7 +188,7 @@ def test_inner_answer_is_substituted_into_the_outer_request(
                           "replace": {"type": "inet", "method": "static", "addr": "192.0.2.7/24"}}))
     """,
     )
-    write_python(
+    write_py_delegate(
         tmp_path,
         "outer",
         f"""
@@ -238,7 +238,7 @@ def test_inner_answer_is_substituted_into_the_outer_request(
 def test_consumed_inner_part_leaves_its_array(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_python(
+    write_py_delegate(
         tmp_path,
         "consume",
         """
@@ -263,117 +263,8 @@ def test_consumed_inner_part_leaves_its_array(
 # -- failures and their exit codes -----------------------------------------------------------
 
 
-def test_delegate_error_object_and_stderr_are_shown(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_sh(
-        tmp_path,
-        "refuse",
-        """
-        cat >/dev/null
-        echo "looking at the interfaces" >&2
-        printf '%s%s\\n' '{"protocol":"bakeplan/1","error":{"code":"nope",' \\
-          '"message":"no such bridge","pointer":"/net/interfaces/vioif0"}}'
-        exit 4
-    """,
-    )
-    reg = registry_file(tmp_path, {"name": "refuser", "command": ["./refuse"], "claims": ["/net"]})
-    code, out, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
-    assert code == 1
-    assert out == ""
-    assert "delegate 'refuser' at /net/interfaces/vioif0: no such bridge" in err
-    assert "exit status 4" in err
-    assert "looking at the interfaces" in err
-    assert "error code: nope" in err
-
-
-@pytest.mark.parametrize(
-    ("script", "expected"),
-    [
-        (
-            "cat >/dev/null; echo 'not json'",
-            "malformed answer: stdout is not one strict JSON value",
-        ),
-        ('cat >/dev/null; echo \'{"protocol":"bakeplan/1"} {}\'', "malformed answer"),
-        ("cat >/dev/null", "wrote nothing on stdout"),
-        ('cat >/dev/null; echo \'{"protocol":"bakeplan/2"}\'', "speaks protocol 'bakeplan/2'"),
-        (
-            'cat >/dev/null; echo \'{"protocol":"bakeplan/1","devices":[{"name":"x"}]}\'',
-            "breaks the configure answer schema",
-        ),
-        ("cat >/dev/null; kill -SEGV $$", "killed by SIGSEGV"),
-        ("cat >/dev/null; exit 9", "exit status 9"),
-    ],
-)
-def test_misbehaving_delegate_is_exit_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], script: str, expected: str
-) -> None:
-    write_sh(tmp_path, "bad", script)
-    reg = registry_file(tmp_path, {"name": "bad", "command": ["./bad"], "claims": ["/net"]})
-    code, out, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
-    assert (code, out) == (1, "")
-    assert expected in err
-
-
-def test_time_limit_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_sh(tmp_path, "slow", "sleep 30")
-    reg = registry_file(tmp_path, {"name": "slow", "command": ["./slow"], "claims": ["/net"]})
-    code, _, err = run_main(
-        capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg), "--timeout", "0.3"
-    )
-    assert code == 1
-    assert "time limit of 0.3s exceeded" in err
-
-
-def test_keep_going_reports_every_failure(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_sh(tmp_path, "fail", "cat >/dev/null; echo broken >&2; exit 1")
-    reg = registry_file(
-        tmp_path,
-        {"name": "net-fail", "command": ["./fail"], "claims": ["/net"]},
-        {"name": "env-fail", "command": ["./fail"], "claims": ["/env"]},
-    )
-    code, _, err = run_main(
-        capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg), "--keep-going", "-j", "2"
-    )
-    assert code == 1
-    assert "delegate 'net-fail'" in err
-    assert "delegate 'env-fail'" in err
-
-
-def test_missing_command_is_a_registry_problem(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    reg = registry_file(
-        tmp_path, {"name": "ghost", "command": ["no-such-delegate-anywhere"], "claims": ["/net"]}
-    )
-    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
-    assert code == 2
-    assert "command 'no-such-delegate-anywhere' not found" in err
-
-
-def test_command_without_run_bit_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_identity(tmp_path).chmod(0o644)
-    reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
-    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
-    assert code == 2
-    assert "is not an executable file" in err
-
-
-@pytest.mark.parametrize("target", ["registry", "executable"])
-def test_writable_registry_or_executable_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
-) -> None:
-    exe = write_identity(tmp_path)
-    reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
-    (reg if target == "registry" else exe).chmod(0o777 if target == "executable" else 0o666)
-    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
-    assert code == 2
-    assert "is writable by group and others" in err
-    assert "chmod go-w" in err
+# The fault matrix (misbehaving delegates, commands that cannot run) lives in
+# tests/test_faults.py, trust and isolation in tests/test_isolation.py.
 
 
 def test_overlapping_claims_are_exit_3_and_delegate_settles_them(
@@ -398,7 +289,7 @@ def test_overlapping_claims_are_exit_3_and_delegate_settles_them(
 def test_duplicate_device_names_are_exit_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_python(
+    write_py_delegate(
         tmp_path,
         "dev",
         """
@@ -456,7 +347,7 @@ def test_kernfs_is_fine_on_xen(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_delegate_removing_a_needed_component_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_python(
+    write_py_delegate(
         tmp_path,
         "strip",
         """
@@ -479,7 +370,7 @@ def test_delegate_removing_a_needed_component_is_named(
 
 def test_validate_runs_no_delegate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     calls = tmp_path / "calls"
-    write_sh(tmp_path, "record", f"echo called >> {calls}; cat")
+    write_delegate(tmp_path, "record", f"echo called >> {calls}; cat")
     reg = registry_file(tmp_path, {"name": "rec", "command": ["./record"], "claims": ["/net"]})
     code, out, err = run_main(capsys, "validate", str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 0, err

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_exec import write_python, write_sh
+from helpers_protocol import write_delegate, write_py_delegate
 from helpers_snapshot import assert_snapshot
 
 from orchestrator import cli, pipeline, preview
@@ -75,7 +75,7 @@ def test_nested_claims_mark_inner_parts_and_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    write_sh(tmp_path, "d", "cat")
+    write_delegate(tmp_path, "d", "cat")
     (tmp_path / "config.json").write_text(
         json.dumps(
             {
@@ -121,7 +121,7 @@ def test_dry_run_runs_no_delegate_and_matches_the_real_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls = tmp_path / "calls"
-    write_python(
+    write_py_delegate(
         tmp_path,
         "recorder",
         f"""
@@ -205,7 +205,7 @@ def run_in_pty(
 
 
 def test_live_progress_in_a_terminal(tmp_path: Path) -> None:
-    write_sh(
+    write_delegate(
         tmp_path,
         "slow",
         """
@@ -285,7 +285,7 @@ def test_schema_error_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_delegate_failure_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    write_sh(
+    write_delegate(
         tmp_path,
         "broken",
         """

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from helpers_exec import write_identity
+from helpers_protocol import write_identity
 from helpers_tree import nodes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

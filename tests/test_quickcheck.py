@@ -113,7 +113,10 @@ def corpus(conformance: Path) -> dict[str, list[Any]]:
         for p in sorted((conformance / "rumprun" / "valid").glob("*.json"))
     ]
     configs += [
-        json.loads(p.read_text()) for p in sorted((REPO / "examples").glob("*/config.json"))
+        json.loads(p.read_text())
+        for p in sorted((REPO / "examples").glob("*/config.json"))
+        # examples/cni is rumprun config only once cni-ipam has resolved its "ipam" address.
+        if p.parent.name != "cni"
     ]
     registries = [
         json.loads(p.read_text()) for p in sorted((REPO / "examples").glob("*/registry.json"))

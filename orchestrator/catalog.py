@@ -1,0 +1,287 @@
+"""The ``bakeplan delegates`` commands that manage entries: add, remove, list, show.
+
+``add`` and ``remove`` change the user registry (``$XDG_CONFIG_HOME/bakeplan/registry.json``)
+and nothing else.  Each change reads, edits and rewrites the file under an exclusive
+``flock`` on ``registry.json.lock`` beside it, so concurrent ``add``s all land, and the
+file is replaced atomically with mode 0644 (the trust check refuses group- or
+other-writable registries).  A command is stored with its program made absolute, so the
+entry works from any folder; without ``--claim``, the claims are those the delegate
+suggests in ``describe``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator import registry as registries
+from orchestrator.errors import InputError, UsageError
+from orchestrator.registry import BUILTIN, DEFAULT_TIMEOUT, Entry, Registry
+
+__all__ = ["NewEntry", "add", "entry_json", "find", "listing", "remove", "show"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEntry:
+    """What ``delegates add`` was asked to register."""
+
+    name: str
+    command: tuple[str, ...]
+    claims: tuple[str, ...] = ()
+    timeout: float | None = None
+    env: tuple[str, ...] = ()
+    cache: bool = False
+    replace: bool = False
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """An entry as the registry file writes it, with where it comes from."""
+    document: dict[str, Any] = {
+        "name": entry.name,
+        "command": list(entry.command),
+        "claims": list(entry.claims),
+        "timeout": entry.timeout,
+        "env": list(entry.env),
+        "cache": entry.cache,
+    }
+    if entry.package:
+        dist, _, version = entry.package.partition(" ")
+        document["source"] = {"kind": "package", "package": dist, "version": version}
+    else:
+        document["source"] = {"kind": "registry", "path": entry.source}
+    return document
+
+
+# -- the user registry, under a lock -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock for read-modify-write of ``path`` (its folder made if missing)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InputError(f"cannot lock the user registry: {exc.strerror}", file=str(path)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    """The user registry's entries as written (checked and trusted), [] when absent."""
+    if not path.exists():
+        return []
+    registries.load_file(path)  # trust, strict JSON, schema: refuse to edit a bad file
+    document = json.loads(path.read_bytes())
+    return list(document["delegates"])
+
+
+def _write(path: Path, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Replace the registry atomically, mode 0644 whatever the umask."""
+    text = json.dumps({"delegates": list(entries)}, indent=2, ensure_ascii=False) + "\n"
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the user registry: {exc.strerror}", file=str(path)
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # noqa: PTH101  (the path is a str from mkstemp)
+        os.replace(temporary, path)  # noqa: PTH105
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)  # noqa: PTH108
+        if isinstance(exc, OSError):
+            raise InputError(
+                f"cannot write the user registry: {exc.strerror}", file=str(path)
+            ) from None
+        raise
+
+
+# -- add and remove ----------------------------------------------------------------------------
+
+
+def _absolute_program(program: str, environ: Mapping[str, str]) -> str:
+    """``program`` made absolute: a path with a slash from the cwd, a bare name from PATH
+    (then beside bakeplan).  Symlinks are kept, as ``registry.resolve_command`` keeps them."""
+    if "/" in program:
+        found: str | None = os.path.abspath(  # noqa: PTH100  (symlinks kept: see the docstring)
+            program
+        )
+        if not Path(found or "").exists():
+            found = None
+    else:
+        found = shutil.which(program, path=environ.get("PATH", os.defpath))
+        if found is None:
+            beside = [sysconfig.get_path("scripts"), str(Path(sys.argv[0]).parent)]
+            found = shutil.which(program, path=os.pathsep.join(beside))
+        found = (
+            os.path.abspath(  # noqa: PTH100  (symlinks kept: see the docstring)
+                found
+            )
+            if found
+            else None
+        )
+    if found is None:
+        raise InputError(
+            f"command {program!r} not found",
+            hint="give a path, or put the program's folder on PATH",
+        )
+    if not Path(found).is_file() or not os.access(found, os.X_OK):
+        raise InputError(f"{found} is not an executable file", hint=f"chmod +x {found}")
+    return found
+
+
+def _schema_check(document: dict[str, Any], path: Path) -> None:
+    from orchestrator import schemas  # noqa: PLC0415
+    from orchestrator.errors import raise_all  # noqa: PLC0415
+
+    raise_all(
+        [
+            UsageError(f"the new entry would break the registry schema: {v.line()}", file=str(path))
+            for v in schemas.violations("registry", document)
+        ]
+    )
+
+
+def add(
+    new: NewEntry,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Register ``new`` in the user registry; the file and the entry as written.
+
+    Without a command, a delegate an installed package declares is registered with its
+    own command.  Without claims, the delegate's ``describe`` suggests them.
+    """
+    environ = os.environ if environ is None else environ
+    path = registries.user_registry_path(environ)
+    command = new.command
+    if not command:
+        package = next((e for e in registries.package_entries() if e.name == new.name), None)
+        if package is None:
+            raise UsageError(
+                f"no command given for {new.name!r}",
+                hint=f"bakeplan delegates add {new.name} --claim POINTER -- COMMAND ARGS...",
+            )
+        command = package.command
+    command = (_absolute_program(command[0], environ), *command[1:])
+    claims = new.claims or _suggested_claims(new, command)
+    entry: dict[str, Any] = {"name": new.name, "command": list(command), "claims": list(claims)}
+    if new.timeout is not None:
+        entry["timeout"] = new.timeout
+    if new.env:
+        entry["env"] = list(new.env)
+    if new.cache:
+        entry["cache"] = True
+    _schema_check({"delegates": [entry]}, path)
+    with _locked(path):
+        entries = _read(path)
+        at = next((i for i, e in enumerate(entries) if e["name"] == new.name), None)
+        if at is not None and not new.replace:
+            raise UsageError(
+                f"delegate {new.name!r} is already in the user registry",
+                file=str(path),
+                hint=f"bakeplan delegates remove {new.name}, or add --replace",
+            )
+        if at is None:
+            entries.append(entry)
+        else:
+            entries[at] = entry
+        _write(path, entries)
+    return path, entry
+
+
+def _suggested_claims(new: NewEntry, command: tuple[str, ...]) -> tuple[str, ...]:
+    from orchestrator import handshake  # noqa: PLC0415
+
+    probe = Entry(
+        name=new.name,
+        command=command,
+        claims=(),
+        timeout=new.timeout or DEFAULT_TIMEOUT,
+        env=new.env,
+        source="(the command line)",
+    )
+    argv = registries.resolve_command(probe)
+    described = handshake.ask(probe, argv)
+    if not described.description.claims:
+        raise UsageError(
+            f"delegate {new.name!r} suggests no claims in its describe answer",
+            hint="give them with --claim POINTER",
+        )
+    return described.description.claims
+
+
+def remove(name: str, *, environ: Mapping[str, str] | None = None) -> Path:
+    """Take ``name`` out of the user registry; the file."""
+    environ = os.environ if environ is None else environ
+    path = registries.user_registry_path(environ)
+    with _locked(path):
+        entries = _read(path)
+        kept = [e for e in entries if e["name"] != name]
+        if len(kept) == len(entries):
+            raise UsageError(
+                f"delegate {name!r} is not in the user registry",
+                file=str(path),
+                hint="bakeplan delegates list shows where each delegate comes from",
+            )
+        _write(path, kept)
+    return path
+
+
+# -- list and show -----------------------------------------------------------------------------
+
+
+def find(registry: Registry, name: str) -> Entry:
+    """The entry named ``name`` or the error naming the closest known one."""
+    if name == BUILTIN:
+        raise UsageError(
+            "'rumprun' is the built-in layer, part of bakeplan itself",
+            hint="its executable form is the delegate rumprun-config",
+        )
+    entry = registry.get(name)
+    if entry is None:
+        raise registry.unknown(name)
+    return entry
+
+
+def listing(registry: Registry) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The columns and rows of ``delegates list``."""
+    columns: tuple[str, ...] = ("name", "claims", "command", "from")
+    rows: list[tuple[str, ...]] = [
+        (
+            entry.name,
+            " ".join(entry.claims) or "(none: use --delegate or delegates add)",
+            " ".join(entry.command),
+            entry.source,
+        )
+        for entry in registry.entries
+    ]
+    return columns, rows
+
+
+def show(entry: Entry) -> dict[str, Any]:
+    """The entry and its delegate's ``describe`` answer (asked, or from the cache)."""
+    from orchestrator import handshake  # noqa: PLC0415
+
+    argv = registries.resolve_command(entry)
+    described = handshake.ask(entry, argv)
+    return {"entry": entry_json(entry), "describe": json.loads(described.raw)}

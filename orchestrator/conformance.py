@@ -1,0 +1,267 @@
+"""``bakeplan delegates check``: a conformance kit for delegate authors.
+
+It speaks ``bakeplan/1`` to one delegate through the real runner (own session, no
+controlling terminal, stdin closed after the request, the entry's time limit) and
+judges each step:
+
+* ``describe``: the answer is valid, lists ``bakeplan/1``, its schema is a schema;
+* ``example N``: each fragment ``describe`` lists is configured, and the answer is valid;
+* ``refuses a wrong fragment``: a fragment that breaks the delegate's own schema (or,
+  without one, ``{"$bakeplan-check": "not a valid fragment"}``) gets a non-zero exit
+  and an error object with a pointer inside the claim;
+* ``same request, same answer``: two identical requests get identical bytes;
+* ``within the time limit``: no run reached the limit;
+* ``without a terminal``: every run ended by itself, none reaching for /dev/tty.
+
+Exit 0 only when every step passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator import protocol, runner
+from orchestrator.errors import BakeplanError
+from orchestrator.protocol import PROTOCOL, Context, Description, Request
+from orchestrator.registry import Entry
+from orchestrator.routing import tokens_of, within
+
+SENTINEL: dict[str, Any] = {"$bakeplan-check": "not a valid fragment"}
+# Values of every JSON type: the first that breaks a delegate's schema is the wrong one.
+_WRONG_CANDIDATES: tuple[Any, ...] = (
+    SENTINEL,
+    "$bakeplan-check: not a valid fragment",
+    -7.5,
+    ["$bakeplan-check"],
+    None,
+    True,
+)
+# The default pointer to configure examples at, when neither the registry nor describe
+# names a claim.
+_FALLBACK_POINTER = "/bakeplan-check"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One line of the table: a check, whether it passed, and what was seen."""
+
+    name: str
+    passed: bool
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"check": self.name, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Run:
+    request: bytes
+    outcome: runner.Outcome
+
+
+class _Kit:
+    def __init__(self, entry: Entry, argv: Sequence[str], timeout: float) -> None:
+        self.entry = entry
+        self.argv = tuple(argv)
+        self.timeout = timeout
+        self.runs: list[_Run] = []
+
+    def run(self, request: bytes, pointer: str = "") -> runner.Outcome:
+        env = runner.delegate_env(
+            self.entry.env,
+            {
+                "BAKEPLAN_PROTOCOL": PROTOCOL,
+                "BAKEPLAN_DELEGATE": self.entry.name,
+                **({"BAKEPLAN_POINTER": pointer} if pointer else {}),
+            },
+        )
+        outcome = runner.run(
+            self.argv, request, env=env, limits=runner.Limits(timeout=self.timeout)
+        )
+        self.runs.append(_Run(request=request, outcome=outcome))
+        return outcome
+
+
+def _context() -> Context:
+    from orchestrator.bake import DEFAULT_CONFIG, standard_book  # noqa: PLC0415
+
+    bake = standard_book().get(DEFAULT_CONFIG)
+    return Context(bake_config=bake.name, platform=bake.platform, components=bake.components)
+
+
+def _failed(outcome: runner.Outcome) -> str:
+    error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
+    said = f": {error.message}" if error else ""
+    tail = outcome.stderr_text().strip().splitlines()[-1:] if outcome.stderr_bytes else []
+    return f"{outcome.status()}{said}" + (f" (stderr: {tail[0]})" if tail else "")
+
+
+def _describe(kit: _Kit) -> tuple[Step, Description | None]:
+    from orchestrator import handshake  # noqa: PLC0415
+
+    outcome = kit.run(protocol.describe_request())
+    if not outcome.ok():
+        return Step(name="describe", passed=False, detail=_failed(outcome)), None
+    try:
+        description = handshake.validated(kit.entry, kit.argv, None, outcome.stdout)
+    except BakeplanError as error:
+        detail = "; ".join((error.message, *error.detail[1:]))
+        return Step(name="describe", passed=False, detail=detail), None
+    said = f"{description.name} {description.version}, speaks {', '.join(description.protocols)}"
+    if description.claims:
+        said += f", suggests {' '.join(description.claims)}"
+    return Step(name="describe", passed=True, detail=said), description
+
+
+def _configure(kit: _Kit, pointer: str, fragment: Any) -> runner.Outcome:
+    request = Request(
+        delegate=kit.entry.name, pointer=pointer, fragment=fragment, context=_context()
+    )
+    return kit.run(request.encode(), pointer)
+
+
+def _examples(kit: _Kit, description: Description, pointer: str) -> list[Step]:
+    from orchestrator import schemas  # noqa: PLC0415
+
+    if not description.examples:
+        return [
+            Step(
+                name="examples",
+                passed=False,
+                detail="describe lists no examples: list at least one fragment you accept",
+            )
+        ]
+    steps = []
+    for index, example in enumerate(description.examples):
+        name = f"example {index}"
+        if description.fragment_schema is not None:
+            broken = schemas.violations_of(
+                description.fragment_schema, example, base_pointer=pointer
+            )
+            if broken:
+                detail = f"breaks its own fragment_schema: {broken[0].line()}"
+                steps.append(Step(name=name, passed=False, detail=detail))
+                continue
+        outcome = _configure(kit, pointer, example)
+        if not outcome.ok():
+            steps.append(Step(name=name, passed=False, detail=_failed(outcome)))
+            continue
+        try:
+            answer = protocol.parse_configure(outcome.stdout)
+        except protocol.ProtocolViolation as exc:
+            detail = "; ".join((f"malformed answer: {exc.message}", *exc.detail))
+            steps.append(Step(name=name, passed=False, detail=detail))
+            continue
+        what = "consumed" if not answer.replaced else "replaced"
+        detail = f"valid answer at {pointer} ({what}, {len(answer.devices)} device(s))"
+        steps.append(Step(name=name, passed=True, detail=detail))
+    return steps
+
+
+def wrong_fragment(schema: Any) -> Any:
+    """A fragment ``schema`` refuses (a value of another type), or the sentinel object."""
+    if schema is None:
+        return SENTINEL
+    from orchestrator import schemas  # noqa: PLC0415
+
+    for candidate in _WRONG_CANDIDATES:
+        if schemas.violations_of(schema, candidate):
+            return candidate
+    return SENTINEL
+
+
+def _refusal(kit: _Kit, description: Description, pointer: str) -> Step:
+    name = "refuses a wrong fragment"
+    wrong = wrong_fragment(description.fragment_schema)
+    outcome = _configure(kit, pointer, wrong)
+    shown = protocol.encode(wrong).decode().strip()
+    if outcome.timed_out or outcome.cancelled:
+        return Step(name=name, passed=False, detail=f"sent {shown}: {outcome.status()}")
+    if outcome.returncode == 0:
+        return Step(name=name, passed=False, detail=f"sent {shown}: accepted it (exit status 0)")
+    error = protocol.parse_error(outcome.stdout)
+    if error is None:
+        return Step(
+            name=name,
+            passed=False,
+            detail=f"sent {shown}: {outcome.status()} but no error object on stdout",
+        )
+    if error.pointer is None:
+        return Step(name=name, passed=False, detail=f"sent {shown}: its error has no pointer")
+    if not within(tokens_of(error.pointer), tokens_of(pointer)):
+        return Step(
+            name=name,
+            passed=False,
+            detail=f"sent {shown}: its error points at {error.pointer}, outside {pointer}",
+        )
+    return Step(
+        name=name,
+        passed=True,
+        detail=f"sent {shown}: {outcome.status()}, {error.pointer}: {error.message}",
+    )
+
+
+def _same(kit: _Kit, description: Description, pointer: str) -> Step:
+    name = "same request, same answer"
+    fragment = description.examples[0] if description.examples else SENTINEL
+    first = _configure(kit, pointer, fragment)
+    second = _configure(kit, pointer, fragment)
+    if (first.stdout, first.returncode) == (second.stdout, second.returncode):
+        return Step(name=name, passed=True, detail=f"{len(first.stdout)} identical bytes twice")
+    if first.returncode != second.returncode:
+        detail = f"exit status {first.returncode}, then {second.returncode}"
+    else:
+        at = next(
+            (
+                i
+                for i, (a, b) in enumerate(zip(first.stdout, second.stdout, strict=False))
+                if a != b
+            ),
+            min(len(first.stdout), len(second.stdout)),
+        )
+        detail = f"the answers differ from byte {at}"
+    return Step(name=name, passed=False, detail=detail)
+
+
+def _limits(kit: _Kit) -> list[Step]:
+    late = [r for r in kit.runs if r.outcome.timed_out]
+    timing = Step(
+        name="within the time limit",
+        passed=not late,
+        detail=f"{len(late)} of {len(kit.runs)} runs reached the {kit.timeout:g}s limit"
+        if late
+        else f"{len(kit.runs)} runs, each under the {kit.timeout:g}s limit",
+    )
+    tty = [r for r in kit.runs if "/dev/tty" in r.outcome.stderr_text()]
+    stuck = [r for r in kit.runs if r.outcome.timed_out or r.outcome.cancelled]
+    if tty:
+        detail = f"{len(tty)} run(s) reached for /dev/tty: {_failed(tty[0].outcome)}"
+    elif stuck:
+        detail = f"{len(stuck)} run(s) never answered with stdin closed and no terminal"
+    else:
+        detail = "answered every time in its own session, no terminal, stdin closed"
+    return [timing, Step(name="without a terminal", passed=not (tty or stuck), detail=detail)]
+
+
+def check(entry: Entry, argv: Sequence[str], *, timeout: float | None = None) -> list[Step]:
+    """Every step of the kit for ``entry`` run as the resolved ``argv``."""
+    kit = _Kit(entry, argv, timeout or entry.timeout)
+    steps: list[Step] = []
+    try:
+        step, description = _describe(kit)
+    except runner.SpawnError as exc:
+        return [Step(name="describe", passed=False, detail=str(exc))]
+    steps.append(step)
+    if description is None:
+        skipped = "not run: describe failed"
+        for later in ("examples", "refuses a wrong fragment", "same request, same answer"):
+            steps.append(Step(name=later, passed=False, detail=skipped))
+    else:
+        pointer = next(iter((*entry.claims, *description.claims)), _FALLBACK_POINTER)
+        steps.extend(_examples(kit, description, pointer))
+        steps.append(_refusal(kit, description, pointer))
+        steps.append(_same(kit, description, pointer))
+    steps.extend(_limits(kit))
+    return steps

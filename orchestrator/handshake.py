@@ -1,0 +1,308 @@
+"""The ``describe`` handshake: who a delegate is, asked once per executable.
+
+Before any ``configure``, bakeplan asks every external delegate of the plan ``describe``
+(all of them at once, on a small thread pool) and refuses one that does not list
+``bakeplan/1`` among its protocols.  A ``fragment_schema`` in the answer then checks
+each fragment before the delegate sees it, and a violation is reported at the config's
+file:line:col like any other schema violation.
+
+Answers are keyed by ``digest.command_digest`` (the executable's bytes, its arguments
+and the files they name), kept in memory for the process and on disk under
+``$XDG_CACHE_HOME/bakeplan/describe/`` so that the next run does not ask again; a
+changed executable has another key and is asked afresh.  The built-in rumprun layer is
+never asked: it is part of bakeplan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator import digest, protocol, runner
+from orchestrator.config import Config
+from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_all
+from orchestrator.protocol import PROTOCOL, Description
+from orchestrator.registry import Entry
+from orchestrator.routing import Run
+
+__all__ = ["Described", "ask", "cache_folder", "describe_all", "fragment_checker"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Described:
+    """A delegate's validated ``describe`` answer and where it came from."""
+
+    delegate: str
+    key: str  # the command digest the answer is filed under
+    raw: bytes  # the exact answer bytes
+    description: Description
+    source: str  # "asked", "memory" or "disk"
+
+
+_lock = threading.Lock()
+_memory: dict[str, tuple[bytes, Description]] = {}
+
+
+def cache_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/bakeplan/describe`` (``~/.cache`` when unset)."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bakeplan" / "describe"
+
+
+def _failure(
+    entry: Entry,
+    argv: Sequence[str],
+    pointer: str | None,
+    message: str,
+    *,
+    detail: Sequence[str] = (),
+    outcome: runner.Outcome | None = None,
+    hint: str | None = None,
+) -> DelegateError:
+    return DelegateError(
+        message,
+        delegate=entry.name,
+        pointer=pointer,
+        command=argv,
+        status=outcome.status() if outcome else None,
+        stderr_tail=outcome.stderr_text() if outcome else "",
+        detail=("during the describe handshake", *detail),
+        hint=hint,
+    )
+
+
+def validated(
+    entry: Entry,
+    argv: Sequence[str],
+    pointer: str | None,
+    raw: bytes,
+    outcome: runner.Outcome | None = None,
+) -> Description:
+    """The describe answer, or the ``DelegateError`` saying what is wrong with it."""
+    try:
+        document = protocol.decode(raw)
+    except protocol.ProtocolViolation as exc:
+        raise _failure(
+            entry, argv, pointer, f"malformed answer: {exc.message}", outcome=outcome
+        ) from None
+    spoken = document.get("protocols") if isinstance(document, dict) else None
+    if isinstance(spoken, list) and PROTOCOL not in spoken:
+        said = ", ".join(str(p) for p in spoken) or "none"
+        raise _failure(
+            entry,
+            argv,
+            pointer,
+            f"speaks {said}, not {PROTOCOL}",
+            hint=f"install a version of the delegate that speaks {PROTOCOL}",
+        )
+    try:
+        description = protocol.parse_describe(raw)
+    except protocol.ProtocolViolation as exc:
+        raise _failure(
+            entry, argv, pointer, f"malformed answer: {exc.message}", detail=exc.detail
+        ) from None
+    problem = schema_problem(description.fragment_schema)
+    if problem:
+        raise _failure(
+            entry, argv, pointer, f"its fragment_schema is not a valid JSON Schema: {problem}"
+        )
+    return description
+
+
+def schema_problem(schema: Any) -> str:
+    """Why ``schema`` is not a valid Draft 2020-12 JSON Schema; ``""`` when it is (or None)."""
+    if schema is None:
+        return ""
+    from jsonschema import (  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+        Draft202012Validator,  # lazy: only a delegate with a schema pays for jsonschema
+    )
+    from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+        SchemaError,
+    )
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return str(exc.message)
+    return ""
+
+
+def ask(
+    entry: Entry,
+    argv: Sequence[str],
+    *,
+    pointer: str | None = None,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+    use_cache: bool = True,
+) -> Described:
+    """The ``describe`` answer of ``entry`` run as ``argv`` (resolved), cached.
+
+    ``pointer`` is where the delegate was to work, for error messages.  Raises
+    ``DelegateError`` (exit 1) when the delegate fails, answers badly, or does not speak
+    ``bakeplan/1``.
+    """
+    try:
+        key = digest.command_digest(argv, extra=entry.package)
+    except OSError as exc:
+        raise _failure(
+            entry, argv, pointer, f"cannot read the executable: {exc.strerror}"
+        ) from None
+    if use_cache:
+        with _lock:
+            known = _memory.get(key)
+        if known is not None:
+            return Described(
+                delegate=entry.name, key=key, raw=known[0], description=known[1], source="memory"
+            )
+        from_disk = _read_disk(key, entry, argv, pointer)
+        if from_disk is not None:
+            return from_disk
+    env = runner.delegate_env(
+        entry.env, {"BAKEPLAN_PROTOCOL": PROTOCOL, "BAKEPLAN_DELEGATE": entry.name}
+    )
+    limits = runner.Limits(timeout=timeout or entry.timeout)
+    try:
+        outcome = runner.run(
+            argv, protocol.describe_request(), env=env, limits=limits, cancel=cancel
+        )
+    except runner.SpawnError as exc:
+        raise _failure(entry, argv, pointer, str(exc)) from None
+    if not outcome.ok():
+        error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
+        message = error.message if error else f"failed: {outcome.status()}"
+        raise _failure(entry, argv, pointer, message, outcome=outcome)
+    description = validated(entry, argv, pointer, outcome.stdout, outcome)
+    with _lock:
+        _memory[key] = (outcome.stdout, description)
+    _write_disk(key, outcome.stdout)
+    return Described(
+        delegate=entry.name, key=key, raw=outcome.stdout, description=description, source="asked"
+    )
+
+
+def _read_disk(
+    key: str, entry: Entry, argv: Sequence[str], pointer: str | None
+) -> Described | None:
+    try:
+        raw = (cache_folder() / f"{key}.json").read_bytes()
+        description = validated(entry, argv, pointer, raw)
+    except (OSError, BakeplanError):
+        return None  # no entry, or a damaged one: ask the delegate again
+    with _lock:
+        _memory[key] = (raw, description)
+    return Described(delegate=entry.name, key=key, raw=raw, description=description, source="disk")
+
+
+def _write_disk(key: str, raw: bytes) -> None:
+    """File the answer atomically; a cache that cannot be written is only slower."""
+    folder = cache_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=folder)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(raw)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(temporary).chmod(0o644)
+        Path(temporary).replace(folder / f"{key}.json")
+    except OSError:
+        with contextlib.suppress(OSError):
+            Path(temporary).unlink()
+
+
+def describe_all(
+    wanted: Sequence[tuple[Entry, Sequence[str], str]],
+    *,
+    jobs: int = 8,
+    timeout: float | None = None,
+) -> dict[str, Described]:
+    """``describe`` for each ``(entry, argv, pointer)``, side by side; every failure is
+    reported together.  ``pointer`` is the first part of the config the delegate owns."""
+    if not wanted:
+        return {}
+    # One executable under several names is asked once: the names share its answer.
+    names: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    distinct: list[tuple[Entry, Sequence[str], str]] = []
+    for entry, argv, pointer in wanted:
+        same = (tuple(argv), entry.package)
+        if same not in names:
+            names[same] = []
+            distinct.append((entry, argv, pointer))
+        names[same].append(entry.name)
+    wanted = distinct
+    cancel = threading.Event()
+
+    def one(item: tuple[Entry, Sequence[str], str]) -> Described | BakeplanError:
+        entry, argv, pointer = item
+        try:
+            return ask(entry, argv, pointer=pointer, timeout=timeout, cancel=cancel)
+        except BakeplanError as error:
+            return error
+
+    if len(wanted) == 1 or jobs <= 1:
+        found = [one(item) for item in wanted]
+    else:
+        with ThreadPoolExecutor(
+            max_workers=min(jobs, len(wanted)), thread_name_prefix="bakeplan-describe"
+        ) as pool:
+            futures = [pool.submit(one, item) for item in wanted]
+            try:
+                # A bounded wait keeps the main thread responsive to SIGINT/SIGTERM.
+                while not all(f.done() for f in futures):
+                    wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+            except BaseException:
+                # Before the pool's exit waits for its threads: stop their delegates first.
+                cancel.set()
+                runner.terminate_all()
+                raise
+            found = [f.result() for f in futures]
+    raise_all([f for f in found if isinstance(f, BakeplanError)])
+    return {
+        name: dataclasses.replace(d, delegate=name)
+        for (entry, argv, _), d in zip(wanted, found, strict=True)
+        if isinstance(d, Described)
+        for name in names[(tuple(argv), entry.package)]
+    }
+
+
+def fragment_checker(
+    config: Config, described: Mapping[str, Described]
+) -> Callable[[Run, Any], None]:
+    """A check, for the scheduler, of each fragment against its delegate's
+    ``fragment_schema``: violations are raised at the config's file:line:col (exit 2)."""
+
+    def check(run: Run, fragment: Any) -> None:
+        known = described.get(run.delegate)
+        if known is None or known.description.fragment_schema is None:
+            return
+        from orchestrator import schemas  # noqa: PLC0415  (jsonschema only when needed)
+
+        found = schemas.violations_of(
+            known.description.fragment_schema, fragment, base_pointer=run.pointer
+        )
+        problems = [
+            config.error_at(
+                v.pointer,
+                f"{v.message} (the fragment schema of delegate {run.delegate!r})",
+                detail=(f"expected: {v.expected}",) if v.expected else (),
+            )
+            for v in found
+        ]
+        if len(problems) > 1:
+            raise Problems(problems)
+        raise_all(problems)
+
+    return check
