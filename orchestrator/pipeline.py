@@ -78,8 +78,12 @@ class Prepared:
 def prepare(options: Options) -> Prepared:
     """Load and check every input; raise every problem found, together."""
     config = configs.load(options.config)
-    registry = registries.discover(options.registries, packages=True)
     overrides = parse_overrides(options.overrides)
+    registry = registries.discover(options.registries)
+    # Package delegates claim nothing, so they matter only when --delegate names one;
+    # scanning every installed distribution's entry points costs more than planning.
+    if any(registry.get(name) is None for name in overrides.values() if name != BUILTIN):
+        registry = registries.discover(options.registries, packages=True)
     problems: list[BakeplanError] = []
 
     routing: Routing | None = None

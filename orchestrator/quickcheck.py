@@ -177,8 +177,8 @@ class Compiler:
             case "maxLength":
                 return lambda v: not isinstance(v, str) or len(v) <= value
             case "pattern":
-                regex = re.compile(value)
-                return lambda v: not isinstance(v, str) or regex.search(v) is not None
+                search = _searcher(value)
+                return lambda v: not isinstance(v, str) or search(v)
             case "minimum":
                 return lambda v: not _is_number(v) or v >= value
             case "maximum":
@@ -214,7 +214,7 @@ class Compiler:
     def _object(self, schema: Mapping[str, Any], base: str) -> Check:
         properties = {k: self.compile(s, base) for k, s in schema.get("properties", {}).items()}
         patterns = [
-            (re.compile(p), self.compile(s, base))
+            (_searcher(p), self.compile(s, base))
             for p, s in schema.get("patternProperties", {}).items()
         ]
         extra = schema.get("additionalProperties", True)
@@ -229,8 +229,8 @@ class Compiler:
                     matched = True
                     if not properties[key](item):
                         return False
-                for regex, rule in patterns:
-                    if regex.search(key):
+                for matches, rule in patterns:
+                    if matches(key):
                         matched = True
                         if not rule(item):
                             return False
@@ -269,6 +269,22 @@ class Compiler:
             return bool(least <= found <= most)
 
         return check
+
+
+def _searcher(pattern: str) -> Callable[[str], bool]:
+    """``re.search`` for ``pattern``, compiled on first use.
+
+    The config schema holds dozens of long patterns (IPv6 addresses alone are a page)
+    and compiling them all costs more than a whole plan; most configs touch few.
+    """
+    compiled: list[re.Pattern[str]] = []
+
+    def search(text: str) -> bool:
+        if not compiled:
+            compiled.append(re.compile(pattern))
+        return compiled[0].search(text) is not None
+
+    return search
 
 
 def _multiple(value: float, factor: float) -> bool:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import protocol, rumprun, runner
+from orchestrator import cache, protocol, rumprun, runner
 from orchestrator.errors import BakeplanError, DelegateError, Interrupted, raise_all
 from orchestrator.protocol import Answer, Context, ErrorObject, Request, Warning
 from orchestrator.registry import Entry
@@ -39,6 +39,8 @@ class Settings:
     jobs: int = 8
     timeout: float | None = None
     keep_going: bool = False
+    # The response cache to consult and fill (issue 7); None with --no-cache.
+    responses: cache.Responses | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +52,7 @@ class Result:
     request: bytes
     answer_bytes: bytes
     answer: Answer
+    cached: bool = False  # the answer bytes came from the response cache, not a process
 
 
 class _Cancelled(Exception):
@@ -351,27 +354,52 @@ class Scheduler:
         finish: Callable[[Run, Result | None, BaseException | None], None],
         done: Mapping[str, Result],
     ) -> None:
-        with ThreadPoolExecutor(
-            max_workers=self.settings.jobs, thread_name_prefix="bakeplan-run"
-        ) as pool:
-            running: dict[Future[Result], Run] = {}
-            try:
-                while True:
-                    if not self.cancel.is_set():
-                        started = set(running.values())
-                        for run in ready():
-                            if run not in started:
-                                running[pool.submit(self._execute, run, done)] = run
-                    if not running:
-                        return
+        # Plain threads and two queues rather than concurrent.futures: its import (with
+        # logging) costs more than scheduling a whole plan of trivial delegates.
+        tasks: queue.SimpleQueue[Run | None] = queue.SimpleQueue()
+        outcomes: queue.SimpleQueue[tuple[Run, Result | None, BaseException | None]] = (
+            queue.SimpleQueue()
+        )
+
+        def work() -> None:
+            while (run := tasks.get()) is not None:
+                try:
+                    outcomes.put((run, self._execute(run, done), None))
+                except BaseException as error:
+                    outcomes.put((run, None, error))
+
+        workers = [
+            threading.Thread(target=work, name=f"bakeplan-run-{n}", daemon=True)
+            for n in range(min(self.settings.jobs, len(self.routing.runs)))
+        ]
+        for worker in workers:
+            worker.start()
+        started: set[str] = set()
+        running = 0
+        try:
+            while True:
+                if not self.cancel.is_set():
+                    for run in ready():
+                        if run.pointer not in started:
+                            started.add(run.pointer)
+                            running += 1
+                            tasks.put(run)
+                if not running:
+                    return
+                try:
                     # A bounded wait keeps the main thread responsive to SIGINT/SIGTERM.
-                    finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        run = running.pop(future)
-                        error = future.exception()
-                        finish(run, None if error else future.result(), error)
-            except BaseException:
-                # Before the pool's exit waits for its threads: stop their delegates first.
-                self.cancel.set()
-                runner.terminate_all()
-                raise
+                    run, result, error = outcomes.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                running -= 1
+                finish(run, result, error)
+        except BaseException:
+            # Before waiting for the threads: stop their delegates first.
+            self.cancel.set()
+            runner.terminate_all()
+            raise
+        finally:
+            for _ in workers:
+                tasks.put(None)
+            for worker in workers:
+                worker.join()

@@ -1,0 +1,275 @@
+"""bakeplan's performance targets, measured side by side in one run (``make bench``).
+
+Each target is a ratio against a baseline measured in the same run on the same machine,
+over several runs, medians compared, so the verdict does not depend on how fast the
+machine is.  Prints one table: target, bakeplan's median, the baseline's median, the
+ratio, the limit and the verdict; exits 1 when a target is missed.  Not part of
+``make test``: tests check correctness, this checks speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+BAKEPLAN = str(BIN / "bakeplan")
+CORES = os.cpu_count() or 1
+
+DESCRIBE = """'{"protocol":"bakeplan/1","name":"bench","version":"1","protocols":["bakeplan/1"]}'"""
+TRIVIAL = f"""#!/bin/sh
+case "$(cat)" in
+  *'"op":"describe"'*) echo {DESCRIBE} ;;
+  *) echo '{{"protocol":"bakeplan/1"}}' ;;
+esac
+"""
+SLOW = f"""#!/bin/sh
+case "$(cat)" in
+  *'"op":"describe"'*) echo {DESCRIBE} ;;
+  *) sleep 0.5; echo '{{"protocol":"bakeplan/1"}}' ;;
+esac
+"""
+
+# What a user would write without bakeplan: split with jq, call each tool in turn,
+# merge the answers with jq.
+JQ_PIPELINE = r"""#!/bin/bash
+set -euo pipefail
+config=$1; shift
+plan='{}'
+for key in "$@"; do
+  fragment=$(jq -c --arg k "$key" '.[$k]' "$config")
+  request=$(jq -nc --arg k "$key" --argjson f "$fragment" \
+    '{protocol: "bakeplan/1", op: "configure", delegate: $k, pointer: ("/" + $k), fragment: $f}')
+  answer=$(printf '%s' "$request" | "./d-$key")
+  plan=$(jq -c --arg k "$key" --argjson a "$answer" '. + {($k): $a}' <<<"$plan")
+done
+printf '%s\n' "$plan"
+"""
+
+# The physical limit: start the same processes from a thread pool and parse their JSON.
+BARE_POOL = r"""
+import json, subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
+workers, keys = int(sys.argv[1]), sys.argv[2:]
+def call(key):
+    request = json.dumps({"protocol": "bakeplan/1", "op": "configure", "pointer": "/" + key})
+    out = subprocess.run(["./d-" + key], input=request.encode(), capture_output=True, check=True)
+    return key, json.loads(out.stdout)
+with ThreadPoolExecutor(workers) as pool:
+    print(json.dumps(dict(pool.map(call, keys))))
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str
+    ours: float
+    baseline: float
+    limit: float
+    higher_is_better: bool = False
+
+    @property
+    def ratio(self) -> float:
+        return self.baseline / self.ours if self.higher_is_better else self.ours / self.baseline
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.limit if self.higher_is_better else self.ratio <= self.limit
+
+
+def median_time(
+    command: Sequence[str],
+    runs: int,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    setup: Callable[[], None] | None = None,
+) -> float:
+    """The median wall-clock seconds of ``command`` over ``runs`` runs (after one warm-up)."""
+    times = []
+    for attempt in range(runs + 1):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        done = subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, check=False)
+        took = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(
+                f"benchmark command failed: {' '.join(command)}\n"
+                f"{done.stderr.decode(errors='replace')}"
+            )
+        if attempt:  # the first run only warms caches
+            times.append(took)
+    return statistics.median(times)
+
+
+def write_delegates(folder: Path, keys: Sequence[str], body: str) -> Path:
+    folder.mkdir()
+    for key in keys:
+        path = folder / f"d-{key}"
+        path.write_text(body)
+        path.chmod(0o755)
+    (folder / "registry.json").write_text(
+        json.dumps(
+            {
+                "delegates": [
+                    {"name": f"d-{key}", "command": [f"./d-{key}"], "claims": [f"/{key}"]}
+                    for key in keys
+                ]
+            }
+        )
+    )
+    (folder / "config.json").write_text(json.dumps({key: {"n": i} for i, key in enumerate(keys)}))
+    return folder
+
+
+def startup(work: Path, runs: int) -> Row:
+    ours = median_time([BAKEPLAN, "--version"], runs, work)
+    bare = median_time([sys.executable, "-c", "pass"], runs, work)
+    return Row("start-up: --version vs python -c pass", ours, bare, 2.0)
+
+
+def trivial(work: Path, runs: int) -> tuple[Row, Row]:
+    keys = [f"k{i:02d}" for i in range(32)]
+    folder = write_delegates(work / "trivial", keys, TRIVIAL)
+    (folder / "pool.py").write_text(BARE_POOL)
+    (folder / "pipeline.sh").write_text(JQ_PIPELINE)
+    plan = [BAKEPLAN, "plan", "config.json", "-r", "registry.json", "-j", str(CORES), *no_cache()]
+    ours = median_time(plan, runs, folder)
+    pool = median_time([sys.executable, "pool.py", str(CORES), *keys], runs, folder)
+    shell = median_time(["bash", "pipeline.sh", "config.json", *keys], max(3, runs // 3), folder)
+    return (
+        Row(f"32 trivial delegates, -j {CORES}: vs a bare thread pool", ours, pool, 1.5),
+        Row(
+            "32 trivial delegates: times faster than bash+jq, one by one",
+            ours,
+            shell,
+            4.0,
+            higher_is_better=True,
+        ),
+    )
+
+
+def slow(work: Path, runs: int) -> Row:
+    keys = [f"s{i}" for i in range(8)]
+    folder = write_delegates(work / "slow", keys, SLOW)
+    ours = median_time(
+        [BAKEPLAN, "plan", "config.json", "-r", "registry.json", "-j", "8", *no_cache()],
+        max(3, runs // 3),
+        folder,
+    )
+    return Row("8 delegates of 0.5 s, -j 8: seconds (limit 1.0 s)", ours, 1.0, 1.0)
+
+
+def growth(work: Path, runs: int) -> Row:
+    folder = work / "growth"
+    folder.mkdir()
+    (folder / "registry.json").write_text('{"delegates": []}')
+    for size in (5000, 20000):
+        (folder / f"config-{size}.json").write_text(
+            json.dumps({"env": {f"VAR_{i}": f"value {i}" for i in range(size)}})
+        )
+
+    def cost(size: int) -> float:
+        return median_time(
+            [BAKEPLAN, "plan", f"config-{size}.json", "-r", "registry.json"],
+            max(3, runs // 2),
+            folder,
+        )
+
+    return Row(
+        "growth: 20,000 keys vs 5,000 keys (limit 4.5x for 4x)", cost(20000), cost(5000), 4.5
+    )
+
+
+def no_cache() -> list[str]:
+    """``--no-cache`` where this bakeplan has a response cache."""
+    done = subprocess.run([BAKEPLAN, "plan", "--help"], capture_output=True, text=True, check=False)
+    return ["--no-cache"] if "--no-cache" in done.stdout else []
+
+
+def warm_cache(work: Path, runs: int) -> Row | None:
+    if not no_cache():
+        return None
+    keys = [f"c{i:02d}" for i in range(8)]
+    folder = write_delegates(work / "cache", keys, TRIVIAL)
+    registry = json.loads((folder / "registry.json").read_text())
+    for entry in registry["delegates"]:
+        entry["cache"] = True
+    (folder / "registry.json").write_text(json.dumps(registry))
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "xdg-cache")}
+    subprocess.run(
+        [BAKEPLAN, "plan", "config.json", "-r", "registry.json"],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    ours = median_time([BAKEPLAN, "plan", "config.json", "-r", "registry.json"], runs, folder, env)
+    validate = median_time(
+        [BAKEPLAN, "validate", "config.json", "-r", "registry.json"], runs, folder, env
+    )
+    return Row("warm cache: re-plan vs validate", ours, validate, 1.3)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per command")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+    if shutil.which("jq") is None:
+        raise SystemExit("the bash+jq baseline needs jq (apt-get install jq)")
+    with tempfile.TemporaryDirectory(prefix="bakeplan-bench-") as temporary:
+        work = Path(temporary)
+        # Caches (describe answers, responses) live in the run's own folder, not the user's.
+        os.environ["XDG_CACHE_HOME"] = str(work / "xdg-cache")
+        rows = [
+            startup(work, args.runs),
+            *trivial(work, args.runs),
+            slow(work, args.runs),
+            growth(work, args.runs),
+        ]
+        cached = warm_cache(work, args.runs)
+        if cached is not None:
+            rows.append(cached)
+    print_table(rows, markdown=args.markdown)
+    return 0 if all(row.met for row in rows) else 1
+
+
+def print_table(rows: Sequence[Row], *, markdown: bool) -> None:
+    header = ("target", "bakeplan", "baseline", "ratio", "limit", "verdict")
+    lines = [header]
+    for row in rows:
+        lines.append(
+            (
+                row.target,
+                f"{row.ours * 1000:.1f} ms",
+                f"{row.baseline * 1000:.1f} ms",
+                f"{row.ratio:.2f}x",
+                f"{'>=' if row.higher_is_better else '<='} {row.limit:g}x",
+                "met" if row.met else "MISSED",
+            )
+        )
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for line in lines[1:]:
+            print("| " + " | ".join(line) + " |")
+        return
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    print(f"\n{CORES} cores, Python {sys.version.split()[0]}, medians of runs after a warm-up")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
