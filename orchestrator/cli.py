@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import __version__, delegates_cmd
+from orchestrator import __version__
 from orchestrator.errors import (
     INTERRUPTED,
     TERMINATED,
@@ -27,7 +27,11 @@ from orchestrator.errors import (
 )
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from orchestrator.pipeline import Options
+
+    Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
     from orchestrator.routing import Run
 
 SCHEMAS = ("config", "registry", "request", "response", "plan")
@@ -112,7 +116,9 @@ def _routing_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's (argparse builds every
+    subparser's options eagerly, which costs more than a small plan)."""
     parser = _Parser(
         prog="bakeplan",
         description="Split a rumprun unikernel config among the toolchains that own its "
@@ -120,7 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bakeplan {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, add in _COMMANDS.items():
+        if only is None or name == only:
+            add(commands)
+    return parser
 
+
+def _add_plan(commands: Subparsers) -> None:
     plan = commands.add_parser("plan", help="run the delegates and print the bake plan")
     _routing_options(plan)
     _run_options(plan)
@@ -145,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(func=_plan)
 
+
+def _add_graph(commands: Subparsers) -> None:
     graph = commands.add_parser(
         "graph", help="run the plan and print a Graphviz DOT picture of who contributes what"
     )
@@ -153,12 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", metavar="OUT", help="write the DOT text to OUT")
     graph.set_defaults(func=_graph)
 
+
+def _add_validate(commands: Subparsers) -> None:
     validate = commands.add_parser(
         "validate", help="check config, registry and routing without running any delegate"
     )
     _routing_options(validate)
     validate.set_defaults(func=_validate)
 
+
+def _add_upgrade(commands: Subparsers) -> None:
     upgrade = commands.add_parser(
         "upgrade", help="convert a legacy (2015 master) config to the specification dialect"
     )
@@ -166,13 +184,29 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("-o", "--output", metavar="OUT", help="write the config to OUT atomically")
     upgrade.set_defaults(func=_upgrade)
 
+
+def _add_schema(commands: Subparsers) -> None:
     schema = commands.add_parser("schema", help="print one of bakeplan's JSON Schemas")
     schema.add_argument(
         "name", choices=SCHEMAS, metavar="NAME", help=f"one of: {', '.join(SCHEMAS)}"
     )
     schema.set_defaults(func=_schema)
+
+
+def _add_delegates(commands: Subparsers) -> None:
+    from orchestrator import delegates_cmd  # noqa: PLC0415  (not on the --version path)
+
     delegates_cmd.register(commands)
-    return parser
+
+
+def _add_cache(commands: Subparsers) -> None:
+    cache = commands.add_parser("cache", help="manage bakeplan's caches")
+    cache.set_defaults(func=_cache_missing_verb)
+    verbs = cache.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    clear = verbs.add_parser(
+        "clear", help="remove the cached delegate answers and describe answers"
+    )
+    clear.set_defaults(func=_cache_clear)
 
 
 def _emit_options(parser: argparse.ArgumentParser) -> None:
@@ -214,6 +248,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run every independent delegate and report every failure",
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither reuse nor keep delegates' answers (the response cache)",
+    )
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -229,6 +268,8 @@ def _options(args: argparse.Namespace) -> Options:
         keep_going=getattr(args, "keep_going", False),
         bake_confs=tuple(args.bake_conf),
         binaries=tuple(args.bin),
+        use_cache=not getattr(args, "no_cache", False),
+        verbose=getattr(args, "verbose", False),
     )
 
 
@@ -240,7 +281,7 @@ def _verbose_log() -> Callable[[Run, str], None]:
         if state == "running":
             started[run.pointer] = time.monotonic()
             sys.stderr.write(f"bakeplan: {name}: running\n")
-        elif state in ("done", "failed", "cancelled"):
+        elif state in ("done", "failed", "cancelled", "cached"):
             took = time.monotonic() - started.get(run.pointer, time.monotonic())
             sys.stderr.write(f"bakeplan: {name}: {state} in {took:.3f}s\n")
 
@@ -339,14 +380,54 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_missing_verb(args: argparse.Namespace) -> int:
+    del args
+    raise UsageError("cache needs a verb: clear", hint="see bakeplan cache --help")
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from orchestrator import cache  # noqa: PLC0415
+
+    del args
+    for cleared in cache.clear():
+        if cleared.files:
+            what = cleared.what if cleared.files > 1 else cleared.what.removesuffix("s")
+            said = f"removed {cleared.files} {what} ({cleared.size} bytes) from"
+        else:
+            said = f"no {cleared.what} in"
+        sys.stderr.write(f"bakeplan: cache clear: {said} {cleared.folder}\n")
+    return 0
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     del signum, frame
     raise Interrupted("SIGTERM", TERMINATED)
 
 
+_COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "plan": _add_plan,
+    "graph": _add_graph,
+    "validate": _add_validate,
+    "upgrade": _add_upgrade,
+    "schema": _add_schema,
+    "delegates": _add_delegates,
+    "cache": _add_cache,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run bakeplan with ``argv`` (default: the process's) and return the exit code."""
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words == ["--version"]:
+        # Build scripts ask this often; building every subcommand's parser (and the
+        # help formatter argparse loads to print it) would double the answer's cost.
+        sys.stdout.write(f"bakeplan {__version__}\n")
+        return 0
+    return _run(words)
+
+
+def _run(argv: Sequence[str]) -> int:
+    parser = build_parser(argv[0] if argv and argv[0] in _COMMANDS else None)
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = _can_handle_signals()
     if in_main_thread:

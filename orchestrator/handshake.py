@@ -21,14 +21,14 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import digest, protocol, runner
+from orchestrator import cache, digest, protocol, runner
 from orchestrator.config import Config
 from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_all
+from orchestrator.mapper import thread_map
 from orchestrator.protocol import PROTOCOL, Description
 from orchestrator.registry import Entry
 from orchestrator.routing import Run
@@ -53,9 +53,7 @@ _memory: dict[str, tuple[bytes, Description]] = {}
 
 def cache_folder(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/bakeplan/describe`` (``~/.cache`` when unset)."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bakeplan" / "describe"
+    return cache.base_folder(environ) / "describe"
 
 
 def _failure(
@@ -252,23 +250,11 @@ def describe_all(
         except BakeplanError as error:
             return error
 
-    if len(wanted) == 1 or jobs <= 1:
-        found = [one(item) for item in wanted]
-    else:
-        with ThreadPoolExecutor(
-            max_workers=min(jobs, len(wanted)), thread_name_prefix="bakeplan-describe"
-        ) as pool:
-            futures = [pool.submit(one, item) for item in wanted]
-            try:
-                # A bounded wait keeps the main thread responsive to SIGINT/SIGTERM.
-                while not all(f.done() for f in futures):
-                    wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
-            except BaseException:
-                # Before the pool's exit waits for its threads: stop their delegates first.
-                cancel.set()
-                runner.terminate_all()
-                raise
-            found = [f.result() for f in futures]
+    def stop() -> None:
+        cancel.set()
+        runner.terminate_all()
+
+    found = thread_map(one, wanted, jobs, stop)
     raise_all([f for f in found if isinstance(f, BakeplanError)])
     return {
         name: dataclasses.replace(d, delegate=name)

@@ -9,6 +9,7 @@ reported together, with the lowest exit code of their kinds.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,11 @@ class Options:
     bake_confs: tuple[str, ...] = ()
     # The binaries rumprun-bake will bake (--bin), for checking rc[].bin; empty: unknown.
     binaries: tuple[str, ...] = ()
+    # Consult and fill the response cache (off with --no-cache; describe answers are
+    # cached regardless, being the delegate's identity rather than its work).
+    use_cache: bool = True
+    # Say on stderr why the response cache was not used (--verbose).
+    verbose: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,18 @@ def execute(
         jobs=options.jobs,
         timeout=options.timeout,
     )
+    responses = None
+    if options.use_cache:
+        from orchestrator import cache  # noqa: PLC0415
+
+        # Opted in by the registry entry, or by the delegate's own word that it is pure.
+        reusable = [
+            name
+            for name in first_pointer
+            if entries[name].cache or (name in described and described[name].description.pure)
+        ]
+        if reusable:
+            responses = cache.responses(reusable, note=_cache_note if options.verbose else None)
     scheduler = Scheduler(
         routing=prepared.routing,
         document=prepared.config.data,
@@ -155,7 +173,10 @@ def execute(
         entries=entries,
         commands=prepared.commands,
         settings=Settings(
-            jobs=options.jobs, timeout=options.timeout, keep_going=options.keep_going
+            jobs=options.jobs,
+            timeout=options.timeout,
+            keep_going=options.keep_going,
+            responses=responses,
         ),
         on_state=on_state,
         check=handshake.fragment_checker(prepared.config, described),
@@ -168,6 +189,10 @@ def execute(
         return results, assemble(prepared.bake, results, binaries=options.binaries)
     except BakeplanError as error:
         raise prepared.config.place(error) from None
+
+
+def _cache_note(message: str) -> None:
+    sys.stderr.write(f"bakeplan: response cache: {message}\n")
 
 
 def without(document: dict[str, Any], pointers: Sequence[str]) -> dict[str, Any]:

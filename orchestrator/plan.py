@@ -209,6 +209,8 @@ def assemble(
                 "builtin": r.run.builtin,
                 "request_sha256": hashlib.sha256(r.request).hexdigest(),
                 "answer_sha256": hashlib.sha256(r.answer_bytes).hexdigest(),
+                # The only field a cache hit changes: the answer bytes are the same.
+                "cached": r.cached,
             }
             for r in results
         ],

@@ -79,8 +79,14 @@ def equal(a: Any, b: Any) -> bool:
 class Compiler:
     """Compiles schemas whose ``$ref``s stay inside ``documents`` (by ``$id``)."""
 
-    def __init__(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
-        self.documents = documents
+    def __init__(
+        self,
+        documents: Mapping[str, Mapping[str, Any]],
+        load: Callable[[str], Mapping[str, Any] | None] = lambda _id: None,
+    ) -> None:
+        self.documents = dict(documents)
+        # Other documents are read only when a $ref reaches them: most checks need one.
+        self._load = load
         self._refs: dict[str, Check] = {}
 
     def compile(self, schema: Any, base: str) -> Check:
@@ -118,7 +124,10 @@ class Compiler:
             return self._refs[target]
         document_id, _, fragment = target.partition("#")
         if document_id not in self.documents:
-            raise Unsupported(f"$ref to an unknown document: {ref}")
+            loaded = self._load(document_id)
+            if loaded is None:
+                raise Unsupported(f"$ref to an unknown document: {ref}")
+            self.documents[document_id] = loaded
         node: Any = self.documents[document_id]
         for escaped in [t for t in fragment.split("/") if t]:
             token = escaped.replace("~1", "/").replace("~0", "~")
@@ -294,9 +303,17 @@ def _multiple(value: float, factor: float) -> bool:
 
 @functools.cache
 def _compiler() -> Compiler:
-    from orchestrator import schemas  # noqa: PLC0415  (schemas imports this module lazily too)
+    return Compiler({}, _package_schema)
 
-    return Compiler({schemas.schema_id(n): schemas.load(n) for n in schemas.names()})
+
+def _package_schema(schema_id: str) -> Mapping[str, Any] | None:
+    """The package schema whose ``$id`` is ``schema_id`` (``.../<name>.json``), if any."""
+    from orchestrator import schemas  # noqa: PLC0415  (schemas imports this module)
+
+    name = schema_id.rpartition("/")[2].removesuffix(".json")
+    if name in schemas.names() and schemas.schema_id(name) == schema_id:
+        return schemas.load(name)
+    return None
 
 
 @functools.cache
@@ -304,11 +321,9 @@ def checker(name: str, ref: str | None = None) -> Check:
     """The yes-or-no check for the package schema ``name`` (or its part ``ref``)."""
     from orchestrator import schemas  # noqa: PLC0415
 
-    compiler = _compiler()
     base = schemas.schema_id(name)
-    if ref is None:
-        return compiler.compile(schemas.load(name), base)
-    return compiler.compile({"$ref": ref if ref.startswith("#") else "#" + ref}, base)
+    fragment = (ref or "").removeprefix("#")
+    return _compiler().compile({"$ref": f"{base}#{fragment}"}, base)
 
 
 @functools.lru_cache(maxsize=64)
@@ -319,8 +334,7 @@ def compiled(schema_text: str) -> Check | None:
 
     schema = json.loads(schema_text)
     own = schema.get("$id", "") if isinstance(schema, dict) else ""
-    base = _compiler()
-    compiler = Compiler({**base.documents, own: schema})
+    compiler = Compiler({own: schema}, _package_schema)
     try:
         return compiler.compile(schema, own)
     except (Unsupported, re.error, KeyError, TypeError):

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator import cache, protocol, rumprun, runner
+from orchestrator import protocol, rumprun, runner
 from orchestrator.errors import BakeplanError, DelegateError, Interrupted, raise_all
+from orchestrator.mapper import Workers
 from orchestrator.protocol import Answer, Context, ErrorObject, Request, Warning
 from orchestrator.registry import Entry
 from orchestrator.routing import Routing, Run, path_order, tokens_of, value_at, within
+
+if TYPE_CHECKING:  # imported by the pipeline only when a delegate's answers may be reused
+    from orchestrator.cache import Responses
 
 STDERR_LINES = 20
 
@@ -40,7 +43,7 @@ class Settings:
     timeout: float | None = None
     keep_going: bool = False
     # The response cache to consult and fill (issue 7); None with --no-cache.
-    responses: cache.Responses | None = None
+    responses: Responses | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,7 +174,8 @@ class Scheduler:
             ) from None
         return protocol.encode(answer.as_json()), answer
 
-    def _external(self, run: Run, request: bytes) -> tuple[bytes, Answer]:
+    def _external(self, run: Run, request: bytes) -> tuple[bytes, Answer, bool]:
+        """The answer bytes, the checked answer, and whether it came from the cache."""
         entry = self.entries[run.delegate]
         argv = tuple(self.commands[run.delegate])
         limits = runner.Limits(timeout=self.settings.timeout or entry.timeout)
@@ -183,6 +187,25 @@ class Scheduler:
                 "BAKEPLAN_POINTER": run.pointer,
             },
         )
+        responses = self.settings.responses
+        key: str | None = None
+        if responses is not None and responses.wants(run.delegate):
+            try:
+                key = responses.key(
+                    argv, request, passed={n: env.get(n) for n in entry.env}, extra=entry.package
+                )
+            except OSError:
+                key = None  # unreadable executable: running it reports why
+            stored = responses.get(key) if key is not None else None
+            if stored is not None:
+                try:
+                    # Checked again as if just received: a stored answer is never trusted
+                    # more than a fresh one (and this bakeplan may check more than the last).
+                    replayed = self._check_bounds(run, protocol.parse_configure(stored), argv)
+                except (protocol.ProtocolViolation, DelegateError):
+                    pass  # a miss: the fresh answer below replaces the entry
+                else:
+                    return stored, replayed, True
         try:
             outcome = runner.run(argv, request, env=env, limits=limits, cancel=self.cancel)
         except runner.SpawnError as exc:
@@ -228,7 +251,11 @@ class Scheduler:
                 status=outcome.status(),
                 stderr_tail=stderr,
             ) from None
-        return outcome.stdout, self._check_bounds(run, answer, argv)
+        checked = self._check_bounds(run, answer, argv)
+        if responses is not None and key is not None:
+            # Only now: an answer that failed any check above is never filed.
+            responses.put(key, outcome.stdout)
+        return outcome.stdout, checked, False
 
     def _check_bounds(self, run: Run, answer: Answer, argv: Sequence[str]) -> Answer:
         """The answer, speaking only of its own subtree (see the module docstring)."""
@@ -258,16 +285,22 @@ class Scheduler:
         if self._check_fragment is not None and not run.builtin:
             self._check_fragment(run, request.fragment)
         encoded = request.encode()
+        cached = False
         if run.builtin:
             answer_bytes, answer = self._builtin(run, request)
             command: tuple[str, ...] = ()
         else:
-            answer_bytes, answer = self._external(run, encoded)
+            answer_bytes, answer, cached = self._external(run, encoded)
             # As registered, not as resolved: the plan must not depend on this machine's paths.
             command = self.entries[run.delegate].command
-        self._on_state(run, "done")
+        self._on_state(run, "cached" if cached else "done")
         return Result(
-            run=run, command=command, request=encoded, answer_bytes=answer_bytes, answer=answer
+            run=run,
+            command=command,
+            request=encoded,
+            answer_bytes=answer_bytes,
+            answer=answer,
+            cached=cached,
         )
 
     # -- the whole routing -------------------------------------------------------------
@@ -354,52 +387,20 @@ class Scheduler:
         finish: Callable[[Run, Result | None, BaseException | None], None],
         done: Mapping[str, Result],
     ) -> None:
-        # Plain threads and two queues rather than concurrent.futures: its import (with
-        # logging) costs more than scheduling a whole plan of trivial delegates.
-        tasks: queue.SimpleQueue[Run | None] = queue.SimpleQueue()
-        outcomes: queue.SimpleQueue[tuple[Run, Result | None, BaseException | None]] = (
-            queue.SimpleQueue()
-        )
+        def stop() -> None:
+            self.cancel.set()
+            runner.terminate_all()
 
-        def work() -> None:
-            while (run := tasks.get()) is not None:
-                try:
-                    outcomes.put((run, self._execute(run, done), None))
-                except BaseException as error:
-                    outcomes.put((run, None, error))
-
-        workers = [
-            threading.Thread(target=work, name=f"bakeplan-run-{n}", daemon=True)
-            for n in range(min(self.settings.jobs, len(self.routing.runs)))
-        ]
-        for worker in workers:
-            worker.start()
         started: set[str] = set()
-        running = 0
-        try:
+        with Workers[Run, Result](
+            lambda run: self._execute(run, done), self.settings.jobs, stop
+        ) as workers:
             while True:
                 if not self.cancel.is_set():
                     for run in ready():
                         if run.pointer not in started:
                             started.add(run.pointer)
-                            running += 1
-                            tasks.put(run)
-                if not running:
+                            workers.submit(run)
+                if not workers.pending:
                     return
-                try:
-                    # A bounded wait keeps the main thread responsive to SIGINT/SIGTERM.
-                    run, result, error = outcomes.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                running -= 1
-                finish(run, result, error)
-        except BaseException:
-            # Before waiting for the threads: stop their delegates first.
-            self.cancel.set()
-            runner.terminate_all()
-            raise
-        finally:
-            for _ in workers:
-                tasks.put(None)
-            for worker in workers:
-                worker.join()
+                finish(*workers.next_done())

@@ -14,23 +14,16 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers_cli import run_main
 from helpers_protocol import write_delegate, write_identity, write_py_delegate
 from jsonschema import Draft202012Validator
 
 from orchestrator import schemas
 from orchestrator.bake import standard_book
-from orchestrator.cli import main
 
 HYBRID = REPO / "examples" / "hybrid"
 RUMPRUN_ONLY = REPO / "examples" / "rumprun-only"
 NETINET = ("-lrumpnet_netinet", "-lrumpnet_netinet6")
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def write_json(path: Path, document: Any) -> Path:
@@ -106,6 +99,8 @@ def test_plan_is_byte_identical_across_processes_and_job_counts(tmp_path: Path) 
                     str(HYBRID / "registry.json"),
                     "-j",
                     jobs,
+                    # Fresh answers every time: a cache hit would say "cached": true.
+                    "--no-cache",
                 ],
                 capture_output=True,
                 check=False,
@@ -161,7 +156,9 @@ def test_output_file_is_written_and_failure_leaves_it_untouched(
     )
     assert code == 3
     assert out_file.read_bytes() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "plan.json"]
+    # Nothing else written; xdg-cache holds cached answers (by design).
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name != "xdg-cache")
+    assert written == ["bad.json", "plan.json"]
 
 
 def test_failure_creates_no_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,22 +17,14 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers_cli import run_main
 from helpers_exec import process_gone, read_pid, wait_until
 from helpers_protocol import write_delegate, write_identity
-
-from orchestrator.cli import main
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
 MIB = 1024 * 1024
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def registry_file(tmp_path: Path, *entries: dict[str, Any]) -> Path:

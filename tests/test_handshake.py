@@ -15,19 +15,11 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers_cli import run_main
 from helpers_exec import write_python, write_sh
 from helpers_protocol import write_identity
 
-from orchestrator.cli import main
-
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def registry_file(tmp_path: Path, *entries: dict[str, Any]) -> Path:

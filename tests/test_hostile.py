@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from helpers_cli import run_main
 from helpers_protocol import write_delegate, write_identity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.cli import main
 from orchestrator.config import MAX_CONFIG_BYTES
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -27,13 +27,6 @@ pytestmark = pytest.mark.usefixtures("no_leftovers")
 HYBRID = REPO / "examples" / "hybrid"
 DOCUMENTED = {0, 1, 2, 3}
 DEEP = 100_000
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def identity_registry(tmp_path: Path, *claims: str) -> Path:

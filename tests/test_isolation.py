@@ -17,20 +17,12 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers_cli import run_main
 from helpers_protocol import write_delegate, write_identity, write_py_delegate
-
-from orchestrator.cli import main
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 HYBRID = REPO / "examples" / "hybrid"
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def registry_file(tmp_path: Path, *entries: dict[str, Any]) -> Path:
@@ -369,5 +361,9 @@ def test_twenty_concurrent_plans_share_registry_and_xdg_folders(
     ]
     results = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 20, results[0][1].decode()
-    assert {out.decode() for out, _ in results} == {expected}
+    # mirage-net-config is pure: later plans may take its answer from the shared response
+    # cache, which changes nothing but "cached".
+    assert {out.decode().replace('"cached": true', '"cached": false') for out, _ in results} == {
+        expected
+    }
     assert all(err == b"" for _, err in results)

@@ -557,6 +557,7 @@ def test_delegations_digest_the_exact_bytes() -> None:
             "builtin": False,
             "request_sha256": SHA_ABC,
             "answer_sha256": SHA_EMPTY,
+            "cached": False,
         },
         {
             "delegate": "rumprun",
@@ -565,6 +566,7 @@ def test_delegations_digest_the_exact_bytes() -> None:
             "builtin": True,
             "request_sha256": SHA_EMPTY,
             "answer_sha256": SHA_ABC,
+            "cached": False,
         },
     ]
     assert hashlib.sha256(b"abc").hexdigest() == SHA_ABC

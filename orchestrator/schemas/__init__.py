@@ -85,13 +85,20 @@ class Violation:
 # --- the package's schemas -------------------------------------------------------------
 
 
+@functools.cache
+def _names() -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            entry.name.removesuffix(_SUFFIX)
+            for entry in resources.files(__package__).iterdir()
+            if entry.name.endswith(_SUFFIX) and entry.is_file()
+        )
+    )
+
+
 def names() -> list[str]:
     """The names of every schema in the package, sorted (``config``, ``plan``, ...)."""
-    return sorted(
-        entry.name.removesuffix(_SUFFIX)
-        for entry in resources.files(__package__).iterdir()
-        if entry.name.endswith(_SUFFIX) and entry.is_file()
-    )
+    return list(_names())
 
 
 @functools.cache

@@ -1,0 +1,15 @@
+"""Driving the CLI in-process through ``main(argv)``, as a user's command would run."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.cli import main
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``bakeplan ARGV``; never a traceback on stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
