@@ -46,6 +46,7 @@ from pathlib import Path
 
 from orchestrator import digest
 from orchestrator.errors import InputError
+from orchestrator.registry import cache_home
 
 FORMAT = "bakeplan-response/1"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -61,16 +62,9 @@ STALE_SECONDS = 3600.0
 _HEADER_MAX = 256
 
 
-def base_folder(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CACHE_HOME/bakeplan`` (``~/.cache/bakeplan`` when unset)."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bakeplan"
-
-
 def folder(environ: Mapping[str, str] | None = None) -> Path:
     """Where responses are kept: ``$XDG_CACHE_HOME/bakeplan/responses``."""
-    return base_folder(environ) / "responses"
+    return cache_home(environ) / "responses"
 
 
 def max_bytes(environ: Mapping[str, str] | None = None) -> tuple[int, str]:
@@ -331,7 +325,7 @@ def clear(environ: Mapping[str, str] | None = None) -> tuple[Cleared, ...]:
     Both folders are flat.  Files another bakeplan removes meanwhile are no failure;
     ``InputError`` (exit 2) when a file or a folder stays because it cannot be removed.
     """
-    base = base_folder(environ)
+    base = cache_home(environ)
     cleared = []
     for what, where in (("responses", base / "responses"), ("describe answers", base / "describe")):
         files = size = 0

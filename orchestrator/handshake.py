@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import cache, digest, protocol, runner
+from orchestrator import digest, protocol, runner
 from orchestrator.config import Config
 from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_all
 from orchestrator.mapper import thread_map
 from orchestrator.protocol import PROTOCOL, Description
-from orchestrator.registry import Entry
+from orchestrator.registry import Entry, cache_home
 from orchestrator.routing import Run
 
 __all__ = ["Described", "ask", "cache_folder", "describe_all", "fragment_checker"]
@@ -53,7 +53,7 @@ _memory: dict[str, tuple[bytes, Description]] = {}
 
 def cache_folder(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/bakeplan/describe`` (``~/.cache`` when unset)."""
-    return cache.base_folder(environ) / "describe"
+    return cache_home(environ) / "describe"
 
 
 def _failure(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from orchestrator.errors import InputError
@@ -20,6 +19,8 @@ def write_atomic(path: str | Path, text: str) -> None:
     """Replace ``path`` with ``text`` all at once, or leave it as it was."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path()
+    import tempfile  # noqa: PLC0415  (stdout, the common case, needs none)
+
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

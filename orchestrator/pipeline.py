@@ -16,8 +16,7 @@ from typing import Any
 
 from orchestrator import config as configs
 from orchestrator import registry as registries
-from orchestrator.bake import DEFAULT_CONFIG, BakeConfig
-from orchestrator.bakeconf import read_books
+from orchestrator.bake import DEFAULT_CONFIG, BakeConfig, ConfBook, standard_book
 from orchestrator.errors import BakeplanError, Problems, raise_all
 from orchestrator.plan import assemble, gate
 from orchestrator.protocol import Context
@@ -81,6 +80,15 @@ class Prepared:
         )
 
 
+def _bake_book(paths: Sequence[str]) -> ConfBook:
+    """The standard bake configs, then each ``--bake-conf`` file (read only if given)."""
+    if not paths:
+        return standard_book()
+    from orchestrator.bakeconf import read_books  # noqa: PLC0415
+
+    return read_books(paths)
+
+
 def prepare(options: Options) -> Prepared:
     """Load and check every input; raise every problem found, together."""
     config = configs.load(options.config)
@@ -107,7 +115,7 @@ def prepare(options: Options) -> Prepared:
         problems.append(exc)
     bake: BakeConfig | None = None
     try:
-        bake = read_books(options.bake_confs).get(options.bake_config)
+        bake = _bake_book(options.bake_confs).get(options.bake_config)
     except BakeplanError as exc:
         problems.append(exc)
     commands: dict[str, tuple[str, ...]] = {}

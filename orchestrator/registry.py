@@ -172,6 +172,14 @@ def search_paths(
     return tuple(found)
 
 
+def cache_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/bakeplan`` (``~/.cache/bakeplan`` when unset): where the describe
+    answers and the response cache are kept."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bakeplan"
+
+
 def user_registry_path(environ: Mapping[str, str]) -> Path:
     """``$XDG_CONFIG_HOME/bakeplan/registry.json`` (``~/.config`` when unset)."""
     base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
