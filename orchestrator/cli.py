@@ -24,6 +24,7 @@ from orchestrator.errors import (
     Interrupted,
     UsageError,
     exit_code_of,
+    pointer_text,
 )
 
 if TYPE_CHECKING:
@@ -277,7 +278,7 @@ def _verbose_log() -> Callable[[Run, str], None]:
     started: dict[str, float] = {}
 
     def log(run: Run, state: str) -> None:
-        name = f"{run.delegate} at {run.pointer or '/'}"
+        name = f"{run.delegate} at {pointer_text(run.pointer)}"
         if state == "running":
             started[run.pointer] = time.monotonic()
             sys.stderr.write(f"bakeplan: {name}: running\n")
@@ -356,7 +357,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     options = _options(args)
     prepared = pipeline.validate(options)
-    runs = ", ".join(f"{r.delegate} at {r.pointer or '/'}" for r in prepared.routing.runs)
+    runs = ", ".join(f"{r.delegate} at {pointer_text(r.pointer)}" for r in prepared.routing.runs)
     sys.stderr.write(f"bakeplan: {options.config}: valid for {prepared.bake.name} ({runs})\n")
     return 0
 

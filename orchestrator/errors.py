@@ -20,6 +20,18 @@ INVALID_INPUT = 2
 CONFLICT = 3
 INTERRUPTED = 130
 TERMINATED = 143
+POINTER_SHOWN = 120
+
+
+def pointer_text(pointer: str) -> str:
+    """A pointer as a person reads it: ``""`` is the whole config, which ``/`` is not
+    (``/`` points at the key that is the empty string); a hostile megabyte-long pointer
+    is shortened, so that no message can be made huge by a config."""
+    if not pointer:
+        return "(the whole config)"
+    if len(pointer) > POINTER_SHOWN:
+        return f"{pointer[: POINTER_SHOWN - 20]}… ({len(pointer)} characters)"
+    return pointer
 
 
 class BakeplanError(Exception):
@@ -65,7 +77,7 @@ class BakeplanError(Exception):
                     pos += f":{self.col}"
             parts.append(pos)
         if self.pointer is not None:
-            parts.append(f"at {self.pointer or '(the whole document)'}")
+            parts.append(f"at {pointer_text(self.pointer)}")
         return " ".join(parts)
 
     def headline(self) -> str:
@@ -147,7 +159,7 @@ class DelegateError(BakeplanError):
     def headline(self) -> str:
         where = f"delegate {self.delegate!r}"
         if self.pointer is not None:
-            where += f" at {self.pointer or '(the whole document)'}"
+            where += f" at {pointer_text(self.pointer)}"
         return f"{where}: {self.message}"
 
 

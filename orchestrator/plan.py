@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator import protocol, rumprun
 from orchestrator.bake import BakeConfig, Directive, apply_directives, component_of, flag_of
-from orchestrator.errors import BakeplanError, ConflictError, raise_all
+from orchestrator.errors import BakeplanError, ConflictError, pointer_text, raise_all
 from orchestrator.routing import RUMPRUN_KEYS, pointer_of
 from orchestrator.scheduler import Result
 
@@ -120,7 +120,7 @@ def assemble(
                 problems.append(
                     ConflictError(
                         f"device name {device.name!r} given by {first.run.delegate} (at "
-                        f"{first.run.pointer or '/'}) and by {result.run.delegate}",
+                        f"{pointer_text(first.run.pointer)}) and by {result.run.delegate}",
                         pointer=device.pointer or result.run.pointer,
                     )
                 )

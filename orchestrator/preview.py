@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from orchestrator.errors import BakeplanError, DelegateError, Problems
+from orchestrator.errors import BakeplanError, DelegateError, Problems, pointer_text
 from orchestrator.routing import Run, pointer_of
 
 BUILTIN_STYLE = "cyan"
@@ -155,7 +155,7 @@ def _order(preview: Mapping[str, Any], styles: Mapping[str, str]) -> Table:
             if index:
                 cell.append("\n")
             cell.append(run["delegate"], style=f"bold {styles.get(run['delegate'], '')}".strip())
-            cell.append(f" at {run['pointer'] or '/'}")
+            cell.append(f" at {pointer_text(run['pointer'])}")
             if run["inner"]:
                 cell.append(f" (gets the answers of {', '.join(run['inner'])})", style="dim")
         table.add_row(str(wave + 1), cell)
@@ -184,7 +184,7 @@ def _run_panel(run: Mapping[str, Any], styles: Mapping[str, str], verbose: bool)
     style = styles.get(run["delegate"], "")
     title = Text.assemble(
         (run["delegate"], f"bold {style}".strip()),
-        f" at {run['pointer'] or '/'}",
+        f" at {pointer_text(run['pointer'])}",
         (f"  step {run['wave'] + 1}", "dim"),
     )
     return Panel(
@@ -216,7 +216,7 @@ def _bake(preview: Mapping[str, Any]) -> RenderableType:
     rules.add_column("in the base config")
     for rule in bake["rules"]:
         rules.add_row(
-            rule["pointer"] or "/",
+            pointer_text(rule["pointer"]),
             f"{' or '.join(rule['needs'])} ({rule['why']})",
             Text("yes", style="green") if rule["met"] else Text("MISSING", style="bold red"),
         )
@@ -288,7 +288,10 @@ class LiveProgress:
     def __enter__(self) -> LiveProgress:
         for run in self._runs:
             self._tasks[run.pointer] = self._progress.add_task(
-                f"{run.delegate} at {run.pointer or '/'}", start=False, total=1, state="waiting"
+                f"{run.delegate} at {pointer_text(run.pointer)}",
+                start=False,
+                total=1,
+                state="waiting",
             )
             self._state[run.pointer] = "waiting"
         self._progress.start()
@@ -325,7 +328,7 @@ class LiveProgress:
             took = self._took.get(run.pointer)
             table.add_row(
                 run.delegate,
-                run.pointer or "/",
+                pointer_text(run.pointer),
                 self._state[run.pointer],
                 f"{took:.2f}s" if took is not None else "",
             )
@@ -352,7 +355,7 @@ def _delegate_panel(error: DelegateError) -> Panel:
     grid.add_column()
     grid.add_row("delegate", error.delegate)
     if error.pointer is not None:
-        grid.add_row("at", error.pointer or "/")
+        grid.add_row("at", pointer_text(error.pointer))
     if error.command:
         import shlex  # noqa: PLC0415
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from orchestrator.errors import BakeplanError, Problems
+from orchestrator.errors import BakeplanError, Problems, pointer_text
 
 
 def _problems(error: BakeplanError) -> tuple[BakeplanError, ...]:
@@ -42,6 +42,6 @@ def show_warnings(warnings: Iterable[dict[str, str]], stream: TextIO | None = No
     """The plan's warnings, one line each."""
     stream = stream or sys.stderr
     for warning in warnings:
-        where = warning.get("pointer") or "/"
+        where = pointer_text(warning.get("pointer", ""))
         stream.write(f"bakeplan: warning: {warning['by']} at {where}: {warning['message']}\n")
     stream.flush()

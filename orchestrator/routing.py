@@ -140,6 +140,12 @@ def parse_overrides(values: Sequence[str]) -> dict[str, str]:
     return chosen
 
 
+def _short(key: str, limit: int = 60) -> str:
+    """A key quoted for a message; a hostile megabyte-long key must not make one."""
+    shown = repr(key)
+    return shown if len(shown) <= limit else f"{shown[: limit - 5]}…' ({len(key)} characters)"
+
+
 def _closest_key(key: str, known: Iterable[str]) -> str | None:
     import difflib  # noqa: PLC0415  (only on this error path)
 
@@ -204,7 +210,7 @@ def route(
         detail = (f"delegates claim only {', '.join(inside)} inside it",) if inside else ()
         problems.append(
             InputError(
-                f"unknown key {key!r}: rumprun does not know it and no delegate claims it",
+                f"unknown key {_short(key)}: rumprun does not know it and no delegate claims it",
                 pointer=pointer_of([key]),
                 detail=detail,
                 hint=f"did you mean {close!r}?"

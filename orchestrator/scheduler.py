@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import protocol, rumprun, runner
-from orchestrator.errors import BakeplanError, DelegateError, Interrupted, raise_all
+from orchestrator.errors import BakeplanError, DelegateError, Interrupted, pointer_text, raise_all
 from orchestrator.mapper import Workers
 from orchestrator.protocol import Answer, Context, ErrorObject, Request, Warning
 from orchestrator.registry import Entry
@@ -88,8 +88,8 @@ def fragment_for(run: Run, document: Any, done: Mapping[str, Result]) -> Any:
 
 def _outside(run: Run, pointer: str) -> str:
     """Why ``pointer`` is outside ``run``'s claim, for a person."""
-    return f"the delegate pointed at {pointer or '(the whole document)'}, outside its claim " + (
-        run.pointer or "(the whole document)"
+    return f"the delegate pointed at {pointer_text(pointer)}, outside its claim " + (
+        pointer_text(run.pointer)
     )
 
 
@@ -165,7 +165,7 @@ class Scheduler:
             for v in exc.violations:
                 owner = self.routing.owner(v.pointer).delegate
                 source = "" if owner == rumprun.NAME else f" (left there by {owner})"
-                lines.append(f"{v.pointer or '/'}: {v.message}{source}")
+                lines.append(f"{pointer_text(v.pointer)}: {v.message}{source}")
             raise DelegateError(
                 "the runtime config left for rumprun is not valid rumprun config",
                 delegate=rumprun.NAME,

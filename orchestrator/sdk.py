@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from orchestrator import jsontext, protocol, schemas
+from orchestrator.errors import pointer_text
 from orchestrator.protocol import PROTOCOL, Context, Request
 
 
@@ -116,7 +117,7 @@ def _check_fragment(delegate: Delegate, request: Request) -> None:
     )
     if violations:
         raise Refusal(
-            "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations),
+            "; ".join(f"{pointer_text(v.pointer)}: {v.message}" for v in violations),
             pointer=violations[0].pointer,
         )
 

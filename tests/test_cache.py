@@ -142,7 +142,7 @@ def test_a_hit_is_shown_with_verbose(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, _, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg), "--verbose")
     assert code == 0
     assert "bakeplan: a at /env: cached in" in err
-    assert "bakeplan: rumprun at /: done in" in err
+    assert "bakeplan: rumprun at (the whole config): done in" in err
 
 
 # -- misses -------------------------------------------------------------------------------------

@@ -292,7 +292,7 @@ def test_warning_outside_the_claim_is_reported_as_such(
         {
             "by": "net",
             "pointer": "/net",
-            "message": "the whole thing [the delegate pointed at (the whole document), outside "
+            "message": "the whole thing [the delegate pointed at (the whole config), outside "
             "its claim /net]",
         },
     ]

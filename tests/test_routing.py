@@ -175,3 +175,10 @@ def test_routing_partitions_the_config(config: dict[str, Any], data: st.DataObje
     position = {r.pointer: i for i, r in enumerate(routing.runs)}
     for run in routing.runs:
         assert all(position[p] < position[run.pointer] for p in run.inner)
+
+
+def test_a_huge_unknown_key_is_shortened_in_the_message() -> None:
+    with pytest.raises(InputError) as caught:
+        route({"x" * 100_000: 1}, registry())
+    assert len(caught.value.render_plain()) < 400
+    assert "(100000 characters)" in caught.value.message
