@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
 from orchestrator.errors import (
+    INTERNAL,
     INTERRUPTED,
     TERMINATED,
     BakeplanError,
@@ -427,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(words)
 
 
-def _run(argv: Sequence[str]) -> int:
+def _run(argv: Sequence[str]) -> int:  # noqa: PLR0911  (one return per way out)
     parser = build_parser(argv[0] if argv and argv[0] in _COMMANDS else None)
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = _can_handle_signals()
@@ -446,17 +447,37 @@ def _run(argv: Sequence[str]) -> int:
     except SystemExit as exit_:  # --help and --version
         return exit_.code if isinstance(exit_.code, int) else 0
     except BrokenPipeError:
-        # The reader of stdout went away (| head). Point stdout at /dev/null so the
-        # interpreter's final flush does not complain about the closed pipe as well.
-        import os  # noqa: PLC0415
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return _closed_stdout()
+    except Exception as error:
+        return _internal(error)
     else:
         return code
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _closed_stdout() -> int:
+    # The reader of stdout went away (| head). Point stdout at /dev/null so the
+    # interpreter's final flush does not complain about the closed pipe as well.
+    import os  # noqa: PLC0415
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
+
+
+def _internal(error: Exception) -> int:
+    """A bug of bakeplan's own: one clear line, the traceback only when asked for."""
+    import os  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+
+    if os.environ.get("BAKEPLAN_TRACEBACK"):
+        traceback.print_exception(error)
+    sys.stderr.write(
+        f"bakeplan: internal error: {type(error).__name__}: {error}\n"
+        "  this is a bug in bakeplan; BAKEPLAN_TRACEBACK=1 shows where, please report it\n"
+    )
+    return INTERNAL
 
 
 def _can_handle_signals() -> bool:

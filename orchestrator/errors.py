@@ -20,6 +20,7 @@ INVALID_INPUT = 2
 CONFLICT = 3
 INTERRUPTED = 130
 TERMINATED = 143
+INTERNAL = 70  # EX_SOFTWARE: a bug of bakeplan's own, never an input's or a delegate's
 POINTER_SHOWN = 120
 
 

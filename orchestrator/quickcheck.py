@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,6 +36,12 @@ _ARRAY = frozenset({"prefixItems", "items"})
 _CONTAINS = frozenset({"contains", "minContains", "maxContains"})
 _CONDITION = frozenset({"if", "then", "else"})
 _GROUPED = _OBJECT | _ARRAY | _CONTAINS | _CONDITION
+
+
+# functools.cache may run a function twice at once; this lock makes the shared
+# compiler's half-built references invisible to other threads (RLock: a package schema
+# may be loaded while another is compiled).
+_COMPILING = threading.RLock()
 
 
 class Unsupported(Exception):  # a reason to fall back to jsonschema, not a failure
@@ -319,6 +326,13 @@ def _package_schema(schema_id: str) -> Mapping[str, Any] | None:
 @functools.cache
 def checker(name: str, ref: str | None = None) -> Check:
     """The yes-or-no check for the package schema ``name`` (or its part ``ref``)."""
+    # Delegate answers are checked from several threads at once; a check being compiled
+    # is not yet usable, so compiling (not calling) is one thread at a time.
+    with _COMPILING:
+        return _checker(name, ref)
+
+
+def _checker(name: str, ref: str | None) -> Check:
     from orchestrator import schemas  # noqa: PLC0415
 
     base = schemas.schema_id(name)
@@ -336,7 +350,8 @@ def compiled(schema_text: str) -> Check | None:
     own = schema.get("$id", "") if isinstance(schema, dict) else ""
     compiler = Compiler({own: schema}, _package_schema)
     try:
-        return compiler.compile(schema, own)
+        with _COMPILING:
+            return compiler.compile(schema, own)
     except (Unsupported, re.error, KeyError, TypeError):
         return None
 

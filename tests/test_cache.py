@@ -275,7 +275,7 @@ def test_concurrent_plans_share_the_cache_without_corrupting_it(
         for _ in range(10)
     ]
     results = [p.communicate(timeout=120) for p in processes]
-    assert [p.returncode for p in processes] == [0] * 10, results[0][1].decode()
+    assert [p.returncode for p in processes] == [0] * 10, "\n".join(e.decode() for _, e in results)
     assert len({uncached(out.decode()) for out, _ in results}) == 1
     assert all(err == b"" for _, err in results)
     assert len(entries()) == 2

@@ -18,8 +18,9 @@ from helpers_cli import run_main
 from helpers_protocol import write_delegate, write_identity, write_py_delegate
 from jsonschema import Draft202012Validator
 
-from orchestrator import schemas
+from orchestrator import pipeline, schemas
 from orchestrator.bake import standard_book
+from orchestrator.cli import main
 
 HYBRID = REPO / "examples" / "hybrid"
 RUMPRUN_ONLY = REPO / "examples" / "rumprun-only"
@@ -444,3 +445,20 @@ def test_invalid_specimens_fail_with_their_line(
         )
         assert code == 2
         assert f"{specimen}:{line}:" in err
+
+
+def test_a_bug_of_ours_is_one_line_and_exit_70(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(pipeline, "make_plan", broken)
+    code, out, err = run_main(
+        capsys, "plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json")
+    )
+    assert (code, out) == (70, "")
+    assert "bakeplan: internal error: IndexError: list index out of range" in err
+    monkeypatch.setenv("BAKEPLAN_TRACEBACK", "1")
+    assert main(["plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json")]) == 70
+    assert "Traceback" in capsys.readouterr().err
