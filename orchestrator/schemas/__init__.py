@@ -30,7 +30,7 @@ import json
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jsonpointer import escape
@@ -61,6 +61,9 @@ __all__ = [
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _SUFFIX = ".json"
+# The schema files are package data beside this module; importlib.resources would find
+# them too, at the cost of importing zipfile on every run.
+_FOLDER = Path(__file__).parent
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _names() -> tuple[str, ...]:
     return tuple(
         sorted(
             entry.name.removesuffix(_SUFFIX)
-            for entry in resources.files(__package__).iterdir()
+            for entry in _FOLDER.iterdir()
             if entry.name.endswith(_SUFFIX) and entry.is_file()
         )
     )
@@ -106,7 +109,7 @@ def _shared(name: str) -> dict[str, Any]:
     """The parsed schema, shared by the validators built on it: never handed out."""
     if name not in names():
         raise KeyError(f"no schema named {name!r} (known: {', '.join(names())})")
-    path = resources.files(__package__).joinpath(name + _SUFFIX)
+    path = _FOLDER / (name + _SUFFIX)
     schema = jsontext.parse(path.read_bytes(), source=f"orchestrator/schemas/{name}{_SUFFIX}")
     if not isinstance(schema, dict) or not isinstance(schema.get("$id"), str):
         raise TypeError(f"schema {name!r} must be an object with an $id")

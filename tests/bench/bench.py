@@ -228,6 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("jq") is None:
         raise SystemExit("the bash+jq baseline needs jq (apt-get install jq)")
+    # An installed package has its bytecode compiled (pip does it); an editable checkout
+    # under PYTHONDONTWRITEBYTECODE would compile every module on every run instead.
+    import orchestrator
+
+    package = Path(orchestrator.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package),
+                    str(package.parent / "delegates")], check=True)
     with tempfile.TemporaryDirectory(prefix="bakeplan-bench-") as temporary:
         work = Path(temporary)
         # Caches (describe answers, responses) live in the run's own folder, not the user's.
