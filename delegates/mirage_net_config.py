@@ -138,7 +138,6 @@ def configure(request: Request) -> Mapping[str, Any]:
     elif families == {"inet6"}:
         boot.append("--ipv6-only=true")
     boot.extend(_dns_arguments(net.get("dns") or {}))
-    warnings: list[dict[str, str]] = []
     packages = list(STACK_PACKAGES)
     if "--dhcp=true" in configure_args:
         packages.extend(DHCP_PACKAGES)
@@ -158,14 +157,13 @@ def configure(request: Request) -> Mapping[str, Any]:
         "components": {"add": ["rumpdev_bpf"], "remove": ["rumpnet_netinet", "rumpnet_netinet6"]},
         "toolchain": {"ocaml": ocaml},
     }
-    if warnings:
-        answer["warnings"] = warnings
     return answer
 
 
 DELEGATE = Delegate(
     name=NAME,
     version=VERSION,
+    pure=True,  # the answer depends on the request alone
     configure=configure,
     claims=("/net",),
     fragment_schema=_fragment_schema(),

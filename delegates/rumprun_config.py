@@ -40,6 +40,7 @@ def configure(request: Request) -> Mapping[str, Any]:
 DELEGATE = Delegate(
     name=rumprun.NAME,
     version=rumprun.VERSION,
+    pure=True,  # the answer depends on the request alone
     configure=configure,
     claims=tuple(f"/{key}" for key in RUMPRUN_KEYS),
     # A fragment for the first claim, /rc: where `delegates check` configures examples.

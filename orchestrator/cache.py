@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,6 +45,7 @@ from pathlib import Path
 
 from orchestrator import digest
 from orchestrator.errors import InputError
+from orchestrator.output import write_atomic
 from orchestrator.registry import cache_home
 
 FORMAT = "bakeplan-response/1"
@@ -126,7 +126,7 @@ def verified(data: bytes, key: str) -> bytes | None:
     parts = head.split(b" ")
     if len(parts) != 4 or parts[0] != FORMAT.encode("ascii") or parts[1] != key.encode("ascii"):
         return None
-    if not parts[3].isdigit() or int(parts[3]) != len(answer):
+    if not (parts[3].isascii() and parts[3].isdigit()) or int(parts[3]) != len(answer):
         return None
     if hashlib.sha256(answer).hexdigest().encode("ascii") != parts[2]:
         return None
@@ -202,26 +202,21 @@ class Responses:
         target = self.path(key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.folder)
         except OSError as exc:
-            self._say(f"not caching answers: cannot write in {self.folder}: {exc.strerror}")
+            self._not_written(exc)
             return
         try:
-            # No fsync: after a crash a half-written entry fails verification and is a
-            # miss, so durability would buy nothing but time on every miss.
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(data)
-            try:
-                replaced = target.stat().st_size
-            except OSError:
-                replaced = 0
-            Path(temporary).replace(target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                Path(temporary).unlink()
-            self._say(f"not caching answers: cannot write in {self.folder}: {exc.strerror}")
+            replaced = target.stat().st_size
+        except OSError:
+            replaced = 0
+        # No fsync: after a crash a half-written entry fails verification and is a miss,
+        # so durability would buy nothing but time on every miss.
+        if not write_atomic(target, data, mode=0o600, fsync=False, on_error=self._not_written):
             return
         self._account(len(data) - replaced)
+
+    def _not_written(self, exc: OSError) -> None:
+        self._say(f"not caching answers: cannot write in {self.folder}: {exc.strerror}")
 
     def _account(self, delta: int) -> None:
         """Add ``delta`` bytes to the ledger; scan and evict when over the bound."""
@@ -277,7 +272,7 @@ class Responses:
 def _read_ledger(fd: int) -> int | None:
     """The ledger's total, or None when it is new or damaged (then a scan decides)."""
     text = os.pread(fd, 32, 0).strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _write_ledger(fd: int, total: int) -> None:

@@ -15,10 +15,6 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
-import sys
-import sysconfig
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +22,7 @@ from typing import Any
 
 from orchestrator import registry as registries
 from orchestrator.errors import InputError, UsageError
+from orchestrator.output import write_atomic
 from orchestrator.registry import BUILTIN, DEFAULT_TIMEOUT, Entry, Registry
 
 __all__ = ["NewEntry", "add", "entry_json", "find", "listing", "remove", "show"]
@@ -92,27 +89,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
 def _write(path: Path, entries: Sequence[Mapping[str, Any]]) -> None:
     """Replace the registry atomically, mode 0644 whatever the umask."""
     text = json.dumps({"delegates": list(entries)}, indent=2, ensure_ascii=False) + "\n"
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the user registry: {exc.strerror}", file=str(path)
-        ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # noqa: PTH101  (the path is a str from mkstemp)
-        os.replace(temporary, path)  # noqa: PTH105
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)  # noqa: PTH108
-        if isinstance(exc, OSError):
-            raise InputError(
-                f"cannot write the user registry: {exc.strerror}", file=str(path)
-            ) from None
-        raise
+    write_atomic(path, text, mode=0o644, what="the user registry")
 
 
 # -- add and remove ----------------------------------------------------------------------------
@@ -122,28 +99,16 @@ def _absolute_program(program: str, environ: Mapping[str, str]) -> str:
     """``program`` made absolute: a path with a slash from the cwd, a bare name from PATH
     (then beside bakeplan).  Symlinks are kept, as ``registry.resolve_command`` keeps them."""
     if "/" in program:
-        found: str | None = os.path.abspath(  # noqa: PTH100  (symlinks kept: see the docstring)
-            program
-        )
-        if not Path(found or "").exists():
-            found = None
+        absolute = os.path.abspath(program)  # noqa: PTH100  (symlinks kept: see the docstring)
+        found = absolute if Path(absolute).exists() else None
     else:
-        found = shutil.which(program, path=environ.get("PATH", os.defpath))
-        if found is None:
-            beside = [sysconfig.get_path("scripts"), str(Path(sys.argv[0]).parent)]
-            found = shutil.which(program, path=os.pathsep.join(beside))
-        found = (
-            os.path.abspath(  # noqa: PTH100  (symlinks kept: see the docstring)
-                found
-            )
-            if found
-            else None
-        )
+        found = registries.find_program(program, environ)
     if found is None:
         raise InputError(
             f"command {program!r} not found",
             hint="give a path, or put the program's folder on PATH",
         )
+    found = os.path.abspath(found)  # noqa: PTH100  (symlinks kept: see the docstring)
     if not Path(found).is_file() or not os.access(found, os.X_OK):
         raise InputError(f"{found} is not an executable file", hint=f"chmod +x {found}")
     return found

@@ -154,8 +154,13 @@ def _add_plan(commands: Subparsers) -> None:
         "-v",
         "--verbose",
         action="store_true",
-        help="log each delegate's start, end and duration on stderr; "
+        help="log each delegate's start, end, duration and stderr on stderr; "
         "with --dry-run, show requests and the config tree whole",
+    )
+    plan.add_argument(
+        "--timings",
+        action="store_true",
+        help="print each delegate's duration on stderr (never in the plan)",
     )
     plan.set_defaults(func=_plan)
 
@@ -275,14 +280,16 @@ def _options(args: argparse.Namespace) -> Options:
     )
 
 
-def _verbose_log() -> Callable[[Run, str], None]:
+def _verbose_log(*, starts: bool = True) -> Callable[[Run, str], None]:
+    """Line logs of delegate runs on stderr; ``starts=False`` (--timings) only the ends."""
     started: dict[str, float] = {}
 
     def log(run: Run, state: str) -> None:
         name = f"{run.delegate} at {pointer_text(run.pointer)}"
         if state == "running":
             started[run.pointer] = time.monotonic()
-            sys.stderr.write(f"bakeplan: {name}: running\n")
+            if starts:
+                sys.stderr.write(f"bakeplan: {name}: running\n")
         elif state in ("done", "failed", "cancelled", "cached"):
             took = time.monotonic() - started.get(run.pointer, time.monotonic())
             sys.stderr.write(f"bakeplan: {name}: {state} in {took:.3f}s\n")
@@ -300,7 +307,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.dry_run:
         output.emit(_dry_run_text(pipeline.dry_run(options), args), args.output)
         return 0
-    plan = _with_progress(options, args.verbose)
+    plan = _with_progress(options, args.verbose, args.timings)
     report.show_warnings(plan["warnings"])
     if args.emit == "plan":
         output.emit(dumps(plan), args.output)
@@ -331,12 +338,14 @@ def _dry_run_text(preview: dict[str, Any], args: argparse.Namespace) -> str:
     return buffer.getvalue()
 
 
-def _with_progress(options: Options, verbose: bool) -> dict[str, Any]:
-    """Run the plan with live progress in a terminal, line logs with --verbose elsewhere."""
+def _with_progress(options: Options, verbose: bool, timings: bool) -> dict[str, Any]:
+    """Run the plan with live progress in a terminal (its summary has the durations),
+    line logs with --verbose or --timings elsewhere."""
     from orchestrator import pipeline  # noqa: PLC0415
 
     if not sys.stderr.isatty():
-        return pipeline.make_plan(options, on_state=_verbose_log() if verbose else None)
+        log = _verbose_log(starts=verbose) if verbose or timings else None
+        return pipeline.make_plan(options, on_state=log)
     from orchestrator import preview  # noqa: PLC0415
 
     prepared = pipeline.prepare(options)
@@ -347,8 +356,9 @@ def _with_progress(options: Options, verbose: bool) -> dict[str, Any]:
 def _graph(args: argparse.Namespace) -> int:
     from orchestrator import graph, output, pipeline  # noqa: PLC0415
 
-    prepared = pipeline.prepare(_options(args))
-    results, plan = pipeline.execute(prepared, _options(args))
+    options = _options(args)
+    prepared = pipeline.prepare(options)
+    results, plan = pipeline.execute(prepared, options)
     output.emit(graph.dot(prepared, results, plan), args.output)
     return 0
 
@@ -457,13 +467,18 @@ def _run(argv: Sequence[str]) -> int:  # noqa: PLR0911  (one return per way out)
             signal.signal(signal.SIGTERM, previous)
 
 
+# 128 + SIGPIPE, as a shell reports a program its pipe's reader left; 1 would say that a
+# delegate failed.
+CLOSED_STDOUT = 141
+
+
 def _closed_stdout() -> int:
     # The reader of stdout went away (| head). Point stdout at /dev/null so the
     # interpreter's final flush does not complain about the closed pipe as well.
     import os  # noqa: PLC0415
 
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 1
+    return CLOSED_STDOUT
 
 
 def _internal(error: Exception) -> int:

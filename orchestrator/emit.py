@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ def parse_host(values: Iterable[str]) -> dict[str, str]:
                 f"--host {value!r}: expected KEY=VALUE with KEY one of kernel, config, memory, "
                 "name, disk.DEV, tap.DEV, bridge.DEV"
             )
-        if key == "memory" and not (setting.isdigit() and int(setting) > 0):
+        if key == "memory" and not (setting.isascii() and setting.isdigit() and int(setting) > 0):
             raise UsageError(f"--host memory={setting!r}: a whole number of MiB")
         host[key] = setting
     return host
@@ -394,7 +394,3 @@ EMITTERS: dict[str, Callable[[Mapping[str, Any], _Host], Emitted]] = {
     "xl": _xl,
     "solo5-manifest": _solo5_manifest,
 }
-
-
-def formats() -> Sequence[str]:
-    return ("plan", *EMITTERS)

@@ -15,17 +15,14 @@ never asked: it is part of bakeplan.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import digest, protocol, runner
+from orchestrator import digest, output, protocol, runner
 from orchestrator.config import Config
 from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_all
 from orchestrator.mapper import thread_map
@@ -72,7 +69,7 @@ def _failure(
         pointer=pointer,
         command=argv,
         status=outcome.status() if outcome else None,
-        stderr_tail=outcome.stderr_text() if outcome else "",
+        stderr_tail=outcome.stderr_lines() if outcome else "",
         detail=("during the describe handshake", *detail),
         hint=hint,
     )
@@ -84,6 +81,8 @@ def validated(
     pointer: str | None,
     raw: bytes,
     outcome: runner.Outcome | None = None,
+    *,
+    filed: bool = False,
 ) -> Description:
     """The describe answer, or the ``DelegateError`` saying what is wrong with it."""
     try:
@@ -108,7 +107,9 @@ def validated(
         raise _failure(
             entry, argv, pointer, f"malformed answer: {exc.message}", detail=exc.detail
         ) from None
-    problem = schema_problem(description.fragment_schema)
+    # A filed answer had its schema checked before it was filed; checking it again would
+    # import jsonschema on every plan.
+    problem = "" if filed else schema_problem(description.fragment_schema)
     if problem:
         raise _failure(
             entry, argv, pointer, f"its fragment_schema is not a valid JSON Schema: {problem}"
@@ -193,7 +194,7 @@ def _read_disk(
 ) -> Described | None:
     try:
         raw = (cache_folder() / f"{key}.json").read_bytes()
-        description = validated(entry, argv, pointer, raw)
+        description = validated(entry, argv, pointer, raw, filed=True)
     except (OSError, BakeplanError):
         return None  # no entry, or a damaged one: ask the delegate again
     with _lock:
@@ -206,19 +207,9 @@ def _write_disk(key: str, raw: bytes) -> None:
     folder = cache_folder()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=folder)
     except OSError:
         return
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(raw)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(folder / f"{key}.json")
-    except OSError:
-        with contextlib.suppress(OSError):
-            Path(temporary).unlink()
+    output.write_atomic(folder / f"{key}.json", raw, mode=0o644, on_error=lambda _error: None)
 
 
 def describe_all(

@@ -32,6 +32,8 @@ from orchestrator.errors import InputError
 __all__ = ["DEFAULT_MAX_DEPTH", "JsonTextError", "line_col", "locate", "parse"]
 
 DEFAULT_MAX_DEPTH = 512
+# JSON numbers are made of ASCII digits; str.isdigit would also take "²" or "٣".
+DIGITS = frozenset("0123456789")
 
 _WS = re.compile(r"[ \t\n\r]*")
 # A string literal, or an unterminated one running to the end of the text.  It always
@@ -346,7 +348,7 @@ def _scan_or_raise(text: str, max_depth: int) -> None:  # noqa: PLR0912, PLR0915
                 pos += 1
             elif char == "":
                 _fail(pos, _unclosed(text, frame))
-            elif char in ('"', "{", "[", "-", "t", "f", "n") or char.isdigit():
+            elif char in ('"', "{", "[", "-", "t", "f", "n") or char in DIGITS:
                 what = "elements" if frame.keys is None else "members"
                 _fail(pos, f"missing ',' between {what}: found {_describe(text, pos)}")
             else:
@@ -368,7 +370,7 @@ def _scan_scalar(text: str, pos: int, stack: list[_Frame]) -> int:
     char = text[pos] if pos < len(text) else ""
     if char == '"':
         return _scan_string(text, pos)
-    if char == "-" or char.isdigit():
+    if char == "-" or char in DIGITS:
         return _scan_number(text, pos)
     for literal in ("true", "false", "null"):
         if text.startswith(literal, pos):

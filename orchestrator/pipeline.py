@@ -105,10 +105,15 @@ def prepare(options: Options) -> Prepared:
         routing = route(config.data, registry, overrides)
     except BakeplanError as exc:
         problems.append(exc)
-    # The parts other delegates claim are theirs to check; the rest is rumprun's dialect.
-    claimed = {p for e in registry.entries for p in e.claims} | {
-        p for p, name in overrides.items() if name != BUILTIN
-    }
+    # The parts other delegates own are theirs to check; the rest is rumprun's dialect.
+    # Without a routing (it failed), every claim is taken as a delegate's, so that no
+    # part is blamed on rumprun that a delegate may yet own once the routing is fixed.
+    claimed = (
+        set(routing.delegated())
+        if routing is not None
+        else {p for e in registry.entries for p in e.claims}
+        | {p for p, name in overrides.items() if name != BUILTIN}
+    )
     try:
         configs.check(config, skip=claimed)
     except BakeplanError as exc:
@@ -185,6 +190,7 @@ def execute(
             timeout=options.timeout,
             keep_going=options.keep_going,
             responses=responses,
+            log=_note if options.verbose else None,
         ),
         on_state=on_state,
         check=handshake.fragment_checker(prepared.config, described),
@@ -200,7 +206,12 @@ def execute(
 
 
 def _cache_note(message: str) -> None:
-    sys.stderr.write(f"bakeplan: response cache: {message}\n")
+    _note(f"bakeplan: response cache: {message}\n")
+
+
+def _note(text: str) -> None:
+    """A line for --verbose, on stderr."""
+    sys.stderr.write(text)
 
 
 def without(document: dict[str, Any], pointers: Sequence[str]) -> dict[str, Any]:

@@ -245,13 +245,22 @@ def package_entries() -> tuple[Entry, ...]:
     return tuple(found.values())
 
 
+def find_program(name: str, environ: Mapping[str, str]) -> str | None:
+    """The executable a bare ``name`` runs: on ``environ``'s PATH, then beside the running
+    bakeplan (where the reference delegates are installed even when that folder is not on
+    PATH, as in a pipx or virtualenv install); None when neither has it."""
+    found = shutil.which(name, path=environ.get("PATH", os.defpath))
+    if found is None:
+        beside = [sysconfig.get_path("scripts"), str(Path(sys.argv[0]).parent)]
+        found = shutil.which(name, path=os.pathsep.join(beside))
+    return found
+
+
 def resolve_command(entry: Entry, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The argv with its executable made absolute and checked, or ``InputError``.
 
-    A bare name is looked up on PATH and then beside the running bakeplan (where the
-    reference delegates are installed even when that folder is not on PATH, as in a
-    pipx or virtualenv install).  A name with a slash is relative to the registry
-    file's folder.
+    A bare name is found by ``find_program`` (PATH, then beside bakeplan).  A name with
+    a slash is relative to the registry file's folder.
     """
     environ = os.environ if environ is None else environ
     program = entry.command[0]
@@ -261,10 +270,7 @@ def resolve_command(entry: Entry, environ: Mapping[str, str] | None = None) -> t
         candidate = Path(program) if Path(program).is_absolute() else entry.folder / program
         found = str(candidate) if candidate.exists() else None
     else:
-        found = shutil.which(program, path=environ.get("PATH", os.defpath))
-        if found is None:
-            beside = [sysconfig.get_path("scripts"), str(Path(sys.argv[0]).parent)]
-            found = shutil.which(program, path=os.pathsep.join(beside))
+        found = find_program(program, environ)
     if found is None:
         raise InputError(
             f"{where}: command {program!r} not found",

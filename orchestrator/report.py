@@ -18,7 +18,8 @@ def _problems(error: BakeplanError) -> tuple[BakeplanError, ...]:
     return error.problems if isinstance(error, Problems) else (error,)
 
 
-def _is_terminal(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
+    """Whether a person is looking: ``stream`` is a terminal (not closed, not a pipe)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -29,7 +30,7 @@ def show_error(error: BakeplanError, stream: TextIO | None = None) -> None:
     """Every problem in ``error``, rich in a terminal, plain elsewhere."""
     stream = stream or sys.stderr
     problems = _problems(error)
-    if not _is_terminal(stream):
+    if not is_terminal(stream):
         stream.write("\n".join(p.render_plain() for p in problems) + "\n")
         stream.flush()
         return

@@ -39,6 +39,12 @@ def pointer_of(tokens: Iterable[str]) -> str:
     return "".join("/" + jsonpointer.escape(t) for t in tokens)
 
 
+def is_index(token: str) -> bool:
+    """A reference token that can index an array: ASCII digits only ("²" is a digit to
+    ``str.isdigit`` but not to ``int`` or to RFC 6901)."""
+    return token.isascii() and token.isdigit()
+
+
 def resolve(document: Any, tokens: Sequence[str]) -> Any:
     """The value at ``tokens``, or ``_MISSING``; array tokens must be canonical indexes."""
     node = document
@@ -48,7 +54,7 @@ def resolve(document: Any, tokens: Sequence[str]) -> Any:
                 return _MISSING
             node = node[token]
         elif isinstance(node, list):
-            if not token.isdigit() or (token != "0" and token.startswith("0")):  # noqa: S105
+            if not is_index(token) or (token != "0" and token.startswith("0")):  # noqa: S105
                 return _MISSING
             index = int(token)
             if index >= len(node):
@@ -73,7 +79,7 @@ def value_at(document: Any, tokens: Sequence[str]) -> Any:
 
 def path_order(tokens: Sequence[str]) -> list[tuple[int, int | str]]:
     """A sort key for paths that orders array indexes as numbers (2 before 10)."""
-    return [(0, int(t)) if t.isdigit() else (1, t) for t in tokens]
+    return [(0, int(t)) if is_index(t) else (1, t) for t in tokens]
 
 
 def within(inner: Sequence[str], outer: Sequence[str]) -> bool:

@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 _CHUNK = 64 * 1024
+# Lines of a failed delegate's stderr shown to a person (RELIABILITY.md).
+STDERR_LINES = 20
 # A set cancel event is noticed within this many seconds: the loop's select never
 # sleeps longer while an event could arrive.
 _CANCEL_POLL = 0.04
@@ -133,6 +135,23 @@ class Outcome:
         if self.signal is not None:
             return f"killed by {_signal_name(self.signal)}"
         return f"exit status {self.returncode}"
+
+    def stderr_lines(self, limit: int = STDERR_LINES) -> str:
+        """The last ``limit`` lines of stderr, saying how much came before them.
+
+        What a person is shown when a delegate fails.  How much came before is said in
+        bytes as well as lines: after a 50 MB flood, "[... 19 earlier lines]" of the
+        kept 64 KiB would hide how much the delegate wrote.
+        """
+        kept = self.stderr_tail.decode("utf-8", errors="replace").splitlines()
+        omitted = self.stderr_bytes - len(self.stderr_tail)
+        if len(kept) <= limit and omitted <= 0:
+            return "\n".join(kept)
+        shown = kept[-limit:]
+        parts = [f"{len(kept) - len(shown)} earlier lines"] if len(kept) > len(shown) else []
+        if omitted > 0:
+            parts.append(f"{omitted} earlier bytes of stderr not kept")
+        return "\n".join([f"[... {', and '.join(parts)}]", *shown])
 
     def stderr_text(self) -> str:
         """The kept stderr as text, saying how much before it was left out."""
@@ -260,7 +279,18 @@ def run(
             )
         except OSError as exc:
             raise _spawn_error(args[0], executable, exc) from exc
-        return _Pump(proc, args, request, limits, cancel).run()
+        try:
+            return _Pump(proc, args, request, limits, cancel).run()
+        except BaseException:
+            # SIGINT/SIGTERM raise in the main thread wherever it is, also between Popen
+            # and the pump's own clean-up: the group must go then too.  A reaped child
+            # (returncode set) was already killed by the pump; its pgid may be reused.
+            if proc.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(Exception):
+                    proc.wait()
+            raise
     finally:
         _remove_tree(workdir)
 
@@ -303,9 +333,9 @@ class _Pump:
 
     def run(self) -> Outcome:
         start = time.monotonic()
-        with _live_lock:
-            _live[self.entry.pgid] = self.entry
         try:
+            with _live_lock:
+                _live[self.entry.pgid] = self.entry
             self._setup()
             self._loop(start)
         finally:

@@ -32,8 +32,6 @@ from orchestrator.routing import Routing, Run, path_order, tokens_of, value_at, 
 if TYPE_CHECKING:  # imported by the pipeline only when a delegate's answers may be reused
     from orchestrator.cache import Responses
 
-STDERR_LINES = 20
-
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -44,6 +42,8 @@ class Settings:
     keep_going: bool = False
     # The response cache to consult and fill (issue 7); None with --no-cache.
     responses: Responses | None = None
+    # Where --verbose lines go (a successful delegate's stderr); None: nowhere.
+    log: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,21 +111,6 @@ def _bounded_warning(run: Run, warning: Warning) -> Warning:
     return Warning(
         message=f"{warning.message} [{_outside(run, warning.pointer)}]", pointer=run.pointer
     )
-
-
-def _tail(outcome: runner.Outcome) -> str:
-    """The last lines of a delegate's stderr: what a person needs to see why it failed."""
-    kept = outcome.stderr_tail.decode("utf-8", errors="replace").splitlines()
-    omitted = outcome.stderr_bytes - len(outcome.stderr_tail)
-    if len(kept) <= STDERR_LINES and omitted <= 0:
-        return "\n".join(kept)
-    # Say how much came before in bytes as well as lines: after a 50 MB flood, "[... 19
-    # earlier lines]" of the kept 64 KiB would hide how much the delegate wrote.
-    shown = kept[-STDERR_LINES:]
-    parts = [f"{len(kept) - len(shown)} earlier lines"] if len(kept) > len(shown) else []
-    if omitted > 0:
-        parts.append(f"{omitted} earlier bytes of stderr not kept")
-    return "\n".join([f"[... {', and '.join(parts)}]", *shown])
 
 
 class Scheduler:
@@ -214,7 +199,7 @@ class Scheduler:
             ) from None
         if outcome.cancelled:
             raise _Cancelled
-        stderr = _tail(outcome)
+        stderr = outcome.stderr_lines()
         if not outcome.ok():
             error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
             if error is not None:
@@ -252,10 +237,20 @@ class Scheduler:
                 stderr_tail=stderr,
             ) from None
         checked = self._check_bounds(run, answer, argv)
+        self._log_stderr(run, stderr)
         if responses is not None and key is not None:
             # Only now: an answer that failed any check above is never filed.
             responses.put(key, outcome.stdout)
         return outcome.stdout, checked, False
+
+    def _log_stderr(self, run: Run, stderr: str) -> None:
+        """A successful delegate's stderr, for --verbose (a failure shows it anyway)."""
+        if self.settings.log is not None and stderr:
+            said = "\n".join(f"  | {line}" for line in stderr.splitlines())
+            self.settings.log(
+                f"bakeplan: {run.delegate} at {pointer_text(run.pointer)} wrote on stderr:\n"
+                f"{said}\n"
+            )
 
     def _check_bounds(self, run: Run, answer: Answer, argv: Sequence[str]) -> Answer:
         """The answer, speaking only of its own subtree (see the module docstring)."""
@@ -311,7 +306,10 @@ class Scheduler:
         parent = {inner: run.pointer for run in runs for inner in run.inner}
         waiting = {run.pointer: set(run.inner) for run in runs}
         done: dict[str, Result] = {}
-        failures: list[BakeplanError] = []
+        # Failures by routing position: reported in that order, not in the order they
+        # happened to finish, so the same failing inputs always read the same.
+        failures: dict[int, BakeplanError] = {}
+        position = {run.pointer: index for index, run in enumerate(runs)}
         # Failed runs, and the outer runs that wait on them and so can never run.
         settled: set[str] = set()
 
@@ -327,7 +325,7 @@ class Scheduler:
                 settled.add(run.pointer)
                 self._on_state(run, "failed" if not isinstance(error, _Cancelled) else "cancelled")
                 if isinstance(error, BakeplanError):
-                    failures.append(error)
+                    failures[position[run.pointer]] = error
                 elif not isinstance(error, _Cancelled):
                     raise error
                 # What waits on a failed run can never run.
@@ -356,7 +354,7 @@ class Scheduler:
             self.cancel.set()
             runner.terminate_all()
             raise
-        raise_all(failures)
+        raise_all([failures[index] for index in sorted(failures)])
         return tuple(done[r.pointer] for r in runs)
 
     def _serial(

@@ -60,7 +60,9 @@ class Delegate:
     claims: tuple[str, ...] = ()
     fragment_schema: Mapping[str, Any] | bool | None = None
     examples: tuple[Any, ...] = ()
-    pure: bool = True
+    # Only a delegate that says so is cached: an answer that reads a file, a clock or the
+    # network would otherwise be served stale.
+    pure: bool = False
 
     def describe(self) -> dict[str, Any]:
         answer: dict[str, Any] = {

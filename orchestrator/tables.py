@@ -9,14 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
+from orchestrator.report import is_terminal
+
 STYLES = {"PASS": "bold green", "FAIL": "bold red"}
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def render(
@@ -24,7 +19,7 @@ def render(
 ) -> str:
     """Plain text to write to ``stream``; in a terminal the rich table is printed to it
     right away and ``""`` is returned."""
-    if not _is_terminal(stream):
+    if not is_terminal(stream):
         return plain(title, columns, rows)
     from rich.console import Console  # noqa: PLC0415  (rich only for a person at a terminal)
     from rich.table import Table  # noqa: PLC0415

@@ -522,7 +522,7 @@ def _net_static(
         raise builder.fail(line, "a static net needs addr and mask")
     limit = 32 if family == "inet" else 128
     mask = net["mask"]
-    if not mask.isdigit() or int(mask) > limit:
+    if not (mask.isascii() and mask.isdigit()) or int(mask) > limit:
         raise builder.fail(
             where["mask"],
             f"mask {mask!r} is not a prefix length 0 to {limit} (master read it with atoi)",

@@ -7,6 +7,8 @@ are the installed commands.
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -462,3 +464,68 @@ def test_a_bug_of_ours_is_one_line_and_exit_70(
     monkeypatch.setenv("BAKEPLAN_TRACEBACK", "1")
     assert main(["plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json")]) == 70
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_non_ascii_digit_key_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_json(tmp_path / "config.json", {"env": {"²": 5}})
+    code, _, err = run_main(capsys, "validate", str(path), "-r", str(registry_file(tmp_path)))
+    assert code == 2
+    assert "at /env/²: must be a string" in err
+
+
+def test_a_part_given_back_to_rumprun_is_checked_as_rumprun_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_identity(tmp_path)
+    path = write_json(tmp_path / "config.json", {"env": {"A": 5}})
+    reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/env"]})
+    code, _, err = run_main(
+        capsys, "validate", str(path), "-r", str(reg), "--delegate", "/env=rumprun"
+    )
+    assert code == 2
+    assert "config.json:3:10 at /env/A: must be a string" in err
+
+
+def test_a_closed_stdout_is_exit_141_without_noise() -> None:
+    read, write = os.pipe()
+    os.close(read)  # the reader (| head) is gone before bakeplan writes
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "schema", "config"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141
+    assert done.stderr == b""
+
+
+def test_timings_and_verbose_go_to_stderr_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_delegate(
+        tmp_path,
+        "talk",
+        """
+        cat >/dev/null
+        echo "resolving the interfaces" >&2
+        echo '{"protocol":"bakeplan/1"}'
+        """,
+    )
+    reg = registry_file(tmp_path, {"name": "talk", "command": ["./talk"], "claims": ["/net"]})
+    argv = ["plan", str(HYBRID / "config.json"), "-r", str(reg), "--no-cache"]
+    code, quiet, err = run_main(capsys, *argv)
+    assert (code, err) == (0, "")
+    code, out, err = run_main(capsys, *argv, "--timings")
+    assert out == quiet
+    assert re.search(r"bakeplan: talk at /net: done in [0-9.]+s", err)
+    assert "running" not in err
+    assert "resolving the interfaces" not in err
+    code, out, err = run_main(capsys, *argv, "--verbose")
+    assert out == quiet
+    assert "bakeplan: talk at /net: running" in err
+    assert "bakeplan: talk at /net wrote on stderr:\n  | resolving the interfaces" in err

@@ -13,7 +13,7 @@ from conftest import REPO
 from orchestrator import emit
 from orchestrator.bake import standard_book
 from orchestrator.bakeconf import read_text
-from orchestrator.cli import main
+from orchestrator.cli import EMIT_FORMATS, main
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, exit_code_of
 from orchestrator.pipeline import Options, make_plan, validate
 
@@ -35,6 +35,11 @@ HW = {
     "env": {"A": "1,2"},
     "rc": [{"bin": "mathopd", "argv": ["mathopd", "-f", "/data/a,b.conf"]}],
 }
+
+
+def test_the_cli_lists_every_emitter_and_no_other() -> None:
+    # cli.py keeps its own copy so that --help imports no emitter; the two must not drift.
+    assert ("plan", *emit.EMITTERS) == EMIT_FORMATS
 
 
 def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> dict[str, Any]:

@@ -89,7 +89,9 @@ def test_two_claims_on_one_present_pointer_conflict() -> None:
 
 
 def test_two_claims_on_an_absent_pointer_do_not_conflict() -> None:
-    route({"rc": []}, registry(("a", ("/net",)), ("b", ("/net",))))
+    routing = route({"rc": []}, registry(("a", ("/net",)), ("b", ("/net",))))
+    assert routing.absent == (("/net", "a"), ("/net", "b"))
+    assert [r.delegate for r in routing.runs] == ["rumprun"]
 
 
 def test_delegate_option_settles_a_conflict() -> None:
@@ -182,3 +184,10 @@ def test_a_huge_unknown_key_is_shortened_in_the_message() -> None:
         route({"x" * 100_000: 1}, registry())
     assert len(caught.value.render_plain()) < 400
     assert "(100000 characters)" in caught.value.message
+
+
+@pytest.mark.parametrize("token", ["²", "٣", "1²"])
+def test_non_ascii_digits_never_index_an_array(token: str) -> None:
+    config = {"rc": [{"bin": "a"}]}
+    routing = route(config, registry(("d", (f"/rc/{token}",))))
+    assert routing.absent == ((f"/rc/{token}", "d"),)

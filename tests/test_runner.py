@@ -536,7 +536,14 @@ def test_terminate_all_kills_every_live_group(tmp_path: Path) -> None:
 
 
 def test_terminate_all_with_nothing_running_is_harmless() -> None:
+    assert not runner._live
     terminate_all()
+    # It leaves nothing behind that would cancel the next run.
+    outcome = run(["cat"], b"{}", env=env(), limits=NEVER)
+    assert outcome.ok()
+    assert not outcome.cancelled
+    assert outcome.stdout == b"{}"
+    assert not runner._live
 
 
 # --- commands that cannot start --------------------------------------------------------

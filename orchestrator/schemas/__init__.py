@@ -256,7 +256,7 @@ def _skipped(pointer: str, skip: Collection[str]) -> bool:
 def _pointer_key(pointer: str) -> tuple[tuple[int, int, str], ...]:
     # Array indices sort as numbers (/rc/2 before /rc/10), keys as text.
     return tuple(
-        (0, int(token), "") if token.isdigit() else (1, 0, token)
+        (0, int(token), "") if token.isascii() and token.isdigit() else (1, 0, token)
         for token in pointer.split("/")[1:]
     )
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import orchestrator
+
 BIN = Path(sys.executable).parent
 BAKEPLAN = str(BIN / "bakeplan")
 CORES = os.cpu_count() or 1
@@ -230,11 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("the bash+jq baseline needs jq (apt-get install jq)")
     # An installed package has its bytecode compiled (pip does it); an editable checkout
     # under PYTHONDONTWRITEBYTECODE would compile every module on every run instead.
-    import orchestrator
-
     package = Path(orchestrator.__file__).parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package),
-                    str(package.parent / "delegates")], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(package), str(package.parent / "delegates")],
+        check=True,
+    )
     with tempfile.TemporaryDirectory(prefix="bakeplan-bench-") as temporary:
         work = Path(temporary)
         # Caches (describe answers, responses) live in the run's own folder, not the user's.
