@@ -28,7 +28,7 @@ from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_al
 from orchestrator.mapper import thread_map
 from orchestrator.protocol import PROTOCOL, Description
 from orchestrator.registry import Entry, cache_home
-from orchestrator.routing import Run
+from orchestrator.routing import Routing, Run, tokens_of, within
 
 __all__ = ["Described", "ask", "cache_folder", "describe_all", "fragment_checker"]
 
@@ -255,11 +255,23 @@ def describe_all(
     }
 
 
+def _filled_by(routing: Routing, run: Run, pointer: str) -> Run | None:
+    """The inner run whose answer filled the part of ``run``'s fragment at ``pointer``."""
+    tokens = tokens_of(pointer)
+    for inner in run.inner:
+        candidate = routing.by_pointer[inner]
+        if within(tokens, candidate.tokens):
+            return candidate
+    return None
+
+
 def fragment_checker(
-    config: Config, described: Mapping[str, Described]
+    config: Config, described: Mapping[str, Described], routing: Routing
 ) -> Callable[[Run, Any], None]:
     """A check, for the scheduler, of each fragment against its delegate's
-    ``fragment_schema``: violations are raised at the config's file:line:col (exit 2)."""
+    ``fragment_schema``.  A violation in what the config says is invalid input, at the
+    config's file:line:col (exit 2); one in a part an inner delegate's answer filled is
+    that delegate's failure (exit 1), since the config there was never the problem."""
 
     def check(run: Run, fragment: Any) -> None:
         known = described.get(run.delegate)
@@ -270,14 +282,28 @@ def fragment_checker(
         found = schemas.violations_of(
             known.description.fragment_schema, fragment, base_pointer=run.pointer
         )
-        problems = [
-            config.error_at(
-                v.pointer,
-                f"{v.message} (the fragment schema of delegate {run.delegate!r})",
-                detail=(f"expected: {v.expected}",) if v.expected else (),
-            )
-            for v in found
-        ]
+        problems: list[BakeplanError] = []
+        for v in found:
+            inner = _filled_by(routing, run, v.pointer)
+            expected = (f"expected: {v.expected}",) if v.expected else ()
+            if inner is None:
+                problems.append(
+                    config.error_at(
+                        v.pointer,
+                        f"{v.message} (the fragment schema of delegate {run.delegate!r})",
+                        detail=expected,
+                    )
+                )
+            else:
+                problems.append(
+                    DelegateError(
+                        f"its answer breaks the fragment schema of delegate {run.delegate!r}: "
+                        f"{v.message}",
+                        delegate=inner.delegate,
+                        pointer=v.pointer,
+                        detail=expected,
+                    )
+                )
         if len(problems) > 1:
             raise Problems(problems)
         raise_all(problems)

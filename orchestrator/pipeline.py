@@ -193,7 +193,7 @@ def execute(
             log=_note if options.verbose else None,
         ),
         on_state=on_state,
-        check=handshake.fragment_checker(prepared.config, described),
+        check=handshake.fragment_checker(prepared.config, described, prepared.routing),
     )
     try:
         results = scheduler.execute()

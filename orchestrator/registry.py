@@ -55,6 +55,15 @@ class Entry:
         """The registry file's folder, against which a command with a slash resolves."""
         return Path(self.source).parent
 
+    @property
+    def portable_command(self) -> tuple[str, ...]:
+        """The command as the plan records it: as registered, except that a package's
+        delegate is named without this machine's interpreter and site paths (plans must
+        not depend on where bakeplan is installed)."""
+        if self.package:
+            return ("python", "-m", "orchestrator.sdk", self.command[-1])
+        return self.command
+
 
 @dataclass(frozen=True)
 class Registry:

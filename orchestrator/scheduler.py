@@ -287,7 +287,7 @@ class Scheduler:
         else:
             answer_bytes, answer, cached = self._external(run, encoded)
             # As registered, not as resolved: the plan must not depend on this machine's paths.
-            command = self.entries[run.delegate].command
+            command = self.entries[run.delegate].portable_command
         self._on_state(run, "cached" if cached else "done")
         return Result(
             run=run,

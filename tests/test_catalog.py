@@ -263,6 +263,13 @@ def test_entry_point_delegates_are_listed_checked_and_run(
     assert code == 0, err
     plan = json.loads(out)
     assert plan["runtime"]["config"]["env"] == {"TZ": "UTC"}
+    # The plan names the package's delegate without this machine's paths.
+    assert plan["delegations"][0]["command"] == [
+        "python",
+        "-m",
+        "orchestrator.sdk",
+        "tiny_delegate:DELEGATE",
+    ]
     # A registry file's entry of the same name wins over the package's.
     shadow = tmp_path / "shadow.json"
     command = [str(write_identity(tmp_path))]

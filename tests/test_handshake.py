@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO
 from helpers_cli import run_main
 from helpers_exec import write_python, write_sh
-from helpers_protocol import write_identity
+from helpers_protocol import write_identity, write_py_delegate
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
 
@@ -311,3 +311,32 @@ def test_the_documented_delegates_check_and_plan(
         assert "at /netbsd/sysctl/kern.hostname: host names are ASCII" in err
     else:
         assert code == 0, err  # strings all: accepted, and the key is escaped in the args
+
+
+def test_an_inner_answer_breaking_the_outer_fragment_schema_is_the_inner_delegates_fault(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    write_py_delegate(
+        tmp_path,
+        "bad-addr",
+        """
+        import json
+        json.load(sys.stdin)
+        print(json.dumps({"protocol": "bakeplan/1", "replace": {
+            "type": "inet", "method": "static", "addr": "not-an-address"}}))
+        """,
+    )
+    reg = registry_file(
+        tmp_path,
+        {
+            "name": "bad-addr",
+            "command": ["./bad-addr"],
+            "claims": ["/net/interfaces/vioif0/addrs/0"],
+        },
+        {"name": "mirage-net-config", "command": ["mirage-net-config"], "claims": ["/net"]},
+    )
+    code, out, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg), "--no-cache")
+    assert (code, out) == (1, "")
+    assert "delegate 'bad-addr' at /net/interfaces/vioif0/addrs/0/addr" in err
+    assert "breaks the fragment schema of delegate 'mirage-net-config'" in err
