@@ -76,8 +76,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"see {self.prog} --help")
 
 
-def _routing_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="the unikernel config (- for stdin)")
+def registry_option(parser: argparse.ArgumentParser) -> None:
+    """``-r/--registry FILE``, for every command that reads registries."""
     parser.add_argument(
         "-r",
         "--registry",
@@ -87,6 +87,11 @@ def _routing_options(parser: argparse.ArgumentParser) -> None:
         help="a registry file (repeatable); default: $BAKEPLAN_REGISTRY, "
         "else ./bakeplan-registry.json and the user registry",
     )
+
+
+def _routing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="the unikernel config (- for stdin)")
+    registry_option(parser)
     parser.add_argument(
         "-b",
         "--bake-config",

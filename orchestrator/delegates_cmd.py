@@ -11,6 +11,10 @@ import argparse
 import sys
 from typing import Any
 
+# The CLI's own option, so that -r reads the same everywhere; cli.py imports this
+# module only when it builds the delegates subcommands.
+from orchestrator.cli import registry_option
+
 
 def _seconds(text: str) -> float:
     try:
@@ -20,18 +24,6 @@ def _seconds(text: str) -> float:
     if not 0 < value <= 86400:
         raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds")
     return value
-
-
-def _registries(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-r",
-        "--registry",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a registry file (repeatable); default: $BAKEPLAN_REGISTRY, "
-        "else ./bakeplan-registry.json and the user registry",
-    )
 
 
 def _add_options(parser_class: Any) -> argparse.ArgumentParser:
@@ -80,20 +72,20 @@ def register(commands: Any) -> None:
     remove.set_defaults(func=_remove)
 
     listing = verbs.add_parser("list", help="every delegate known, and where it comes from")
-    _registries(listing)
+    registry_option(listing)
     listing.add_argument("--json", action="store_true", help="JSON for programs")
     listing.set_defaults(func=_list)
 
     show = verbs.add_parser("show", help="a delegate's entry and its describe answer")
     show.add_argument("name", metavar="NAME")
-    _registries(show)
+    registry_option(show)
     show.set_defaults(func=_show)
 
     check = verbs.add_parser(
         "check", help="run a delegate through the protocol and judge each step"
     )
     check.add_argument("name", metavar="NAME")
-    _registries(check)
+    registry_option(check)
     check.add_argument("--timeout", type=_seconds, metavar="S", help="override its time limit")
     check.add_argument("--json", action="store_true", help="the results as JSON")
     check.set_defaults(func=_check)

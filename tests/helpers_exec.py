@@ -93,16 +93,3 @@ def children_of(pid: int) -> list[int]:
 def this_process_children() -> list[int]:
     """The children of the test process itself."""
     return children_of(os.getpid())
-
-
-def write_identity(directory: Path, name: str = "identity") -> Path:
-    """A delegate that answers every request with its fragment unchanged."""
-    return write_python(
-        directory,
-        name,
-        """
-        import json, sys
-        request = json.load(sys.stdin)
-        print(json.dumps({"protocol": "bakeplan/1", "replace": request["fragment"]}))
-        """,
-    )
