@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from orchestrator import config as configs
@@ -71,7 +72,7 @@ class Prepared:
     registry: Registry
     routing: Routing
     bake: BakeConfig
-    commands: dict[str, tuple[str, ...]]
+    commands: Mapping[str, tuple[str, ...]]
 
     @property
     def context(self) -> Context:
@@ -135,7 +136,7 @@ def prepare(options: Options) -> Prepared:
     if problems:
         raise config.place(Problems(problems) if len(problems) > 1 else problems[0])
     assert routing is not None and bake is not None
-    return Prepared(config, registry, routing, bake, commands)
+    return Prepared(config, registry, routing, bake, MappingProxyType(commands))
 
 
 def make_plan(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from orchestrator import jsontext, schemas
@@ -202,16 +203,21 @@ def parse_configure(raw: bytes) -> Answer:
                 name=d["name"],
                 kind=d["kind"],
                 pointer=d.get("pointer"),
-                fields={k: v for k, v in d.items() if k not in ("name", "kind", "pointer")},
+                fields=MappingProxyType(
+                    {k: v for k, v in d.items() if k not in ("name", "kind", "pointer")}
+                ),
             )
             for d in document.get("devices", ())
         ),
         add=tuple(components.get("add", ())),
         remove=tuple(components.get("remove", ())),
-        toolchain={
-            chain: {key: tuple(values) for key, values in args.items()}
-            for chain, args in document.get("toolchain", {}).items()
-        },
+        # Read-only views: an answer is data that flows, never changed on its way.
+        toolchain=MappingProxyType(
+            {
+                chain: MappingProxyType({key: tuple(values) for key, values in args.items()})
+                for chain, args in document.get("toolchain", {}).items()
+            }
+        ),
         warnings=tuple(
             Warning(message=w["message"], pointer=w.get("pointer"))
             for w in document.get("warnings", ())

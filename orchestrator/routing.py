@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import jsonpointer
@@ -261,5 +262,5 @@ def _order(pairs: Sequence[tuple[str, str]], absent: Sequence[tuple[str, str]]) 
     return Routing(
         runs=tuple(built),
         absent=tuple(sorted(absent)),
-        by_pointer={r.pointer: r for r in built},
+        by_pointer=MappingProxyType({r.pointer: r for r in built}),
     )
