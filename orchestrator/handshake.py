@@ -135,6 +135,27 @@ def schema_problem(schema: Any) -> str:
     return ""
 
 
+def _key(entry: Entry, argv: Sequence[str], pointer: str | None) -> str:
+    try:
+        return digest.command_digest(argv, extra=entry.package)
+    except OSError as exc:
+        raise _failure(
+            entry, argv, pointer, f"cannot read the executable: {exc.strerror}"
+        ) from None
+
+
+def cached(entry: Entry, argv: Sequence[str], *, pointer: str | None = None) -> Described | None:
+    """The describe answer kept for this executable (in memory, then on disk), if any."""
+    key = _key(entry, argv, pointer)
+    with _lock:
+        known = _memory.get(key)
+    if known is not None:
+        return Described(
+            delegate=entry.name, key=key, raw=known[0], description=known[1], source="memory"
+        )
+    return _read_disk(key, entry, argv, pointer)
+
+
 def ask(
     entry: Entry,
     argv: Sequence[str],
@@ -150,22 +171,11 @@ def ask(
     ``DelegateError`` (exit 1) when the delegate fails, answers badly, or does not speak
     ``bakeplan/1``.
     """
-    try:
-        key = digest.command_digest(argv, extra=entry.package)
-    except OSError as exc:
-        raise _failure(
-            entry, argv, pointer, f"cannot read the executable: {exc.strerror}"
-        ) from None
     if use_cache:
-        with _lock:
-            known = _memory.get(key)
+        known = cached(entry, argv, pointer=pointer)
         if known is not None:
-            return Described(
-                delegate=entry.name, key=key, raw=known[0], description=known[1], source="memory"
-            )
-        from_disk = _read_disk(key, entry, argv, pointer)
-        if from_disk is not None:
-            return from_disk
+            return known
+    key = _key(entry, argv, pointer)
     env = runner.delegate_env(
         entry.env, {"BAKEPLAN_PROTOCOL": PROTOCOL, "BAKEPLAN_DELEGATE": entry.name}
     )
@@ -241,11 +251,25 @@ def describe_all(
         except BakeplanError as error:
             return error
 
+    def known(item: tuple[Entry, Sequence[str], str]) -> Described | BakeplanError | None:
+        entry, argv, pointer = item
+        try:
+            return cached(entry, argv, pointer=pointer)
+        except BakeplanError as error:
+            return error
+
     def stop() -> None:
         cancel.set()
         runner.terminate_all()
 
-    found = thread_map(one, wanted, jobs, stop)
+    # Kept answers are read here, one after another: handing them to threads would
+    # cost more than reading them.  Only the delegates to ask go side by side.
+    found: list[Described | BakeplanError | None] = [known(item) for item in wanted]
+    missing = [i for i, answer in enumerate(found) if answer is None]
+    for index, answer in zip(
+        missing, thread_map(one, [wanted[i] for i in missing], jobs, stop), strict=True
+    ):
+        found[index] = answer
     raise_all([f for f in found if isinstance(f, BakeplanError)])
     return {
         name: dataclasses.replace(d, delegate=name)

@@ -141,11 +141,20 @@ class Compiler:
             if not isinstance(node, dict) or token not in node:
                 raise Unsupported(f"$ref {ref} does not resolve")
             node = node[token]
-        # Recursive schemas: register a forwarder before compiling the target.
+        # The target is compiled when data first reaches it: a config touches few of the
+        # schema's parts, and compiling them all cost more than the rest of a check.
+        # Registered before it is compiled, which also makes recursive schemas work.
         compiled: list[Check] = []
-        self._refs[target] = lambda v: compiled[0](v)  # noqa: PLW0108  (bound later)
-        compiled.append(self.compile(node, document_id))
-        return self._refs[target]
+
+        def forward(value: Any) -> bool:
+            if not compiled:
+                with _COMPILING:  # threads share the compiler; check again under the lock
+                    if not compiled:
+                        compiled.append(self.compile(node, document_id))
+            return compiled[0](value)
+
+        self._refs[target] = forward
+        return forward
 
     def _keyword(  # noqa: PLR0911, PLR0912  (one branch per keyword reads best)
         self, key: str, value: Any, base: str

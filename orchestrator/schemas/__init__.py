@@ -199,8 +199,8 @@ def violations_of(
     try:
         if check is not None and check(instance):
             return []
-    except re.error:
-        pass  # a delegate's bad pattern: jsonschema says what is wrong with the schema
+    except (re.error, quickcheck.Unsupported):
+        pass  # a delegate's bad pattern or unknown keyword: jsonschema has the last word
     return _collect(_validator_of(text), instance, base_pointer, skip)
 
 
