@@ -241,7 +241,16 @@ def validate(options: Options) -> Prepared:
     prepared = prepare(options)
     residual = without(prepared.config.data, prepared.routing.delegated())
     try:
-        raise_all(gate(residual, prepared.bake, prepared.bake.libs, (), binaries=options.binaries))
+        raise_all(
+            gate(
+                residual,
+                prepared.bake,
+                prepared.bake.libs,
+                (),
+                binaries=options.binaries,
+                devices_known=not prepared.routing.delegated(),
+            )
+        )
     except BakeplanError as error:
         raise prepared.config.place(error) from None
     return prepared

@@ -48,12 +48,15 @@ def gate(
     *,
     binaries: Sequence[str] = (),
     devices: Sequence[tuple[str, str]] | None = None,
+    devices_known: bool = True,
 ) -> list[BakeplanError]:
     """Every part of the runtime config that the bake cannot serve, as conflicts.
 
     Besides components and platform, this catches what rumprun would only stop on at
     boot (``rumprun.boot_problems``): ``binaries`` are the rumprun-bake inputs when known,
     ``devices`` the plan's ``(name, kind)`` pairs (default: rumprun's own for ``runtime``).
+    Without ``devices_known`` (``validate``, where no delegate has answered, so any may
+    yet bring block devices) the checks that count or look for devices are left out.
     """
     linked = {component_of(lib) for lib in libs}
     removed_by: dict[str, str] = {}
@@ -95,7 +98,7 @@ def gate(
             platform=bake.platform,
             linked=frozenset(linked),
             binaries=binaries,
-            devices=devices,
+            devices=devices if devices_known else None,
         )
     )
     return problems

@@ -186,14 +186,17 @@ def boot_problems(
     platform: str,
     linked: frozenset[str],
     binaries: Sequence[str] = (),
-    devices: Sequence[tuple[str, str]] = (),
+    devices: Sequence[tuple[str, str]] | None = (),
 ) -> Iterator[BootProblem]:
     """What rumprun (or rumprun-bake) would refuse only at boot (or bake) time.
 
     ``binaries`` are the rumprun-bake inputs, when known; ``devices`` are the plan's
-    ``(name, kind)`` pairs from every delegate, rumprun's own included.
+    ``(name, kind)`` pairs from every delegate, rumprun's own included, or None when
+    they are not known yet (then nothing that counts or looks for devices is checked).
     """
     yield from _binary_problems(document.get("rc"), binaries)
+    if devices is None:
+        return
     blocks = [name for name, kind in devices if kind == "block"]
     if platform == "xen" and len(blocks) > MAX_XEN_BLOCK_DEVICES:
         yield BootProblem(

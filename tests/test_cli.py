@@ -529,3 +529,29 @@ def test_timings_and_verbose_go_to_stderr_only(
     assert out == quiet
     assert "bakeplan: talk at /net: running" in err
     assert "bakeplan: talk at /net wrote on stderr:\n  | resolving the interfaces" in err
+
+
+def test_validate_does_not_guess_devices_a_delegate_may_bring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_identity(tmp_path)
+    path = write_json(
+        tmp_path / "config.json",
+        {
+            "blk": {"xbd0": {"type": "etfs", "path": "blkfront:xvda"}},
+            "mount": {"/data": {"source": "blk", "path": "/dev/xbd0"}},
+        },
+    )
+    reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/blk"]})
+    code, _, err = run_main(capsys, "validate", str(path), "-r", str(reg), "-b", "xen_pv")
+    assert code == 0, err
+    code, out, err = run_main(capsys, "plan", str(path), "-r", str(reg), "-b", "xen_pv")
+    assert code == 0, err
+    assert [d["name"] for d in json.loads(out)["devices"]] == ["xbd0"]
+    # With the device nowhere at all, plan (which knows every answer) still refuses.
+    bare = write_json(
+        tmp_path / "bare.json", {"mount": {"/data": {"source": "blk", "path": "/dev/xbd0"}}}
+    )
+    code, _, err = run_main(capsys, "plan", str(bare), "-r", str(reg), "-b", "xen_pv")
+    assert code == 3
+    assert "nothing provides the device /dev/xbd0" in err
