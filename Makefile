@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@echo "== bakeplan plan examples/hybrid/config.json (Mirage owns /net, rumprun the rest)" >&2
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bakeplan plan examples/hybrid/config.json \
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bakeplan plan examples/hybrid/config.json \
 		-r examples/hybrid/registry.json
 
 test: $(STAMP)
