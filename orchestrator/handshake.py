@@ -247,7 +247,10 @@ def describe_all(
     def one(item: tuple[Entry, Sequence[str], str]) -> Described | BakeplanError:
         entry, argv, pointer = item
         try:
-            return ask(entry, argv, pointer=pointer, timeout=timeout, cancel=cancel)
+            # Only delegates whose answers were not kept come here: ask them directly.
+            return ask(
+                entry, argv, pointer=pointer, timeout=timeout, cancel=cancel, use_cache=False
+            )
         except BakeplanError as error:
             return error
 

@@ -56,7 +56,7 @@ def gate(
     boot (``rumprun.boot_problems``): ``binaries`` are the rumprun-bake inputs when known,
     ``devices`` the plan's ``(name, kind)`` pairs (default: rumprun's own for ``runtime``).
     Without ``devices_known`` (``validate``, where no delegate has answered, so any may
-    yet bring block devices) the checks that count or look for devices are left out.
+    yet bring a block device) a mount's device is not looked for; counts still apply.
     """
     linked = {component_of(lib) for lib in libs}
     removed_by: dict[str, str] = {}
@@ -98,7 +98,8 @@ def gate(
             platform=bake.platform,
             linked=frozenset(linked),
             binaries=binaries,
-            devices=devices if devices_known else None,
+            devices=devices,
+            all_devices=devices_known,
         )
     )
     return problems

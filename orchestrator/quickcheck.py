@@ -8,8 +8,10 @@ know.  The schemas stay the single source of truth: this module has no rule of i
 only Draft 2020-12 keywords, and ``tests/test_quickcheck.py`` runs a corpus of valid and
 invalid documents through both paths to prove they agree.
 
-A keyword outside the supported set raises ``Unsupported`` at compile time, never a
-silent pass: the caller then uses jsonschema.
+A keyword outside the supported set raises ``Unsupported``, never a silent pass, when
+its part of the schema is compiled: at once for the part asked for, and for a part behind
+a ``$ref`` when data first reaches it (parts are compiled lazily).  The callers in
+``orchestrator.schemas`` catch ``COMPILE_ERRORS`` and let jsonschema decide.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ _COMPILING = threading.RLock()
 
 class Unsupported(Exception):  # a reason to fall back to jsonschema, not a failure
     """The schema uses something this compiler does not implement."""
+
+
+# What compiling a schema can raise: a keyword this compiler does not know, a pattern
+# Python's re refuses, or a schema that is not well formed (a delegate's own).
+COMPILE_ERRORS = (Unsupported, re.error, KeyError, TypeError)
 
 
 def _is_number(value: Any) -> bool:
@@ -150,11 +157,24 @@ class Compiler:
             if not compiled:
                 with _COMPILING:  # threads share the compiler; check again under the lock
                     if not compiled:
-                        compiled.append(self.compile(node, document_id))
+                        compiled.append(self._compiled_or_failing(node, document_id))
             return compiled[0](value)
 
         self._refs[target] = forward
         return forward
+
+    def _compiled_or_failing(self, node: Any, base: str) -> Check:
+        """The compiled ``node``, or a check that raises why it could not be compiled,
+        so that a failure is found once, not on every call under the lock."""
+        try:
+            return self.compile(node, base)
+        except COMPILE_ERRORS as error:
+            failure = error
+
+            def fail(_value: Any) -> bool:
+                raise failure
+
+            return fail
 
     def _keyword(  # noqa: PLR0911, PLR0912  (one branch per keyword reads best)
         self, key: str, value: Any, base: str
@@ -351,8 +371,10 @@ def _checker(name: str, ref: str | None) -> Check:
 
 @functools.lru_cache(maxsize=64)
 def compiled(schema_text: str) -> Check | None:
-    """A check for any schema (a delegate's own, as canonical JSON text), or None when it
-    uses what this compiler does not know; its ``$ref``s may reach the package's schemas."""
+    """A check for any schema (a delegate's own, as canonical JSON text); its ``$ref``s
+    may reach the package's schemas.  None when its top level uses what this compiler
+    does not know; a part behind a ``$ref`` raises one of ``COMPILE_ERRORS`` when data
+    reaches it."""
     import json  # noqa: PLC0415
 
     schema = json.loads(schema_text)
@@ -361,7 +383,7 @@ def compiled(schema_text: str) -> Check | None:
     try:
         with _COMPILING:
             return compiler.compile(schema, own)
-    except (Unsupported, re.error, KeyError, TypeError):
+    except COMPILE_ERRORS:
         return None
 
 

@@ -186,17 +186,17 @@ def boot_problems(
     platform: str,
     linked: frozenset[str],
     binaries: Sequence[str] = (),
-    devices: Sequence[tuple[str, str]] | None = (),
+    devices: Sequence[tuple[str, str]] = (),
+    all_devices: bool = True,
 ) -> Iterator[BootProblem]:
     """What rumprun (or rumprun-bake) would refuse only at boot (or bake) time.
 
     ``binaries`` are the rumprun-bake inputs, when known; ``devices`` are the plan's
-    ``(name, kind)`` pairs from every delegate, rumprun's own included, or None when
-    they are not known yet (then nothing that counts or looks for devices is checked).
+    ``(name, kind)`` pairs from every delegate, rumprun's own included.  Without
+    ``all_devices`` they are only some of them (delegates have not answered yet): too
+    many is still too many, but a device not found may yet come from a delegate.
     """
     yield from _binary_problems(document.get("rc"), binaries)
-    if devices is None:
-        return
     blocks = [name for name, kind in devices if kind == "block"]
     if platform == "xen" and len(blocks) > MAX_XEN_BLOCK_DEVICES:
         yield BootProblem(
@@ -204,7 +204,8 @@ def boot_problems(
             f"{len(blocks)} block devices ({', '.join(blocks)}); rumprun on Xen attaches at "
             f"most {MAX_XEN_BLOCK_DEVICES}",
         )
-    yield from _mount_device_problems(document, platform, linked, {n for n, _ in devices})
+    if all_devices:
+        yield from _mount_device_problems(document, platform, linked, {n for n, _ in devices})
 
 
 def _binary_problems(rc: Any, binaries: Sequence[str]) -> Iterator[BootProblem]:

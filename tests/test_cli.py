@@ -555,3 +555,15 @@ def test_validate_does_not_guess_devices_a_delegate_may_bring(
     code, _, err = run_main(capsys, "plan", str(bare), "-r", str(reg), "-b", "xen_pv")
     assert code == 3
     assert "nothing provides the device /dev/xbd0" in err
+
+
+def test_validate_with_delegates_still_counts_rumprun_s_own_devices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_identity(tmp_path)
+    blk = {f"xbd{i}": {"type": "etfs", "path": f"blkfront:xvd{chr(97 + i)}"} for i in range(11)}
+    path = write_json(tmp_path / "config.json", {"blk": blk, "net": {}})
+    reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
+    code, _, err = run_main(capsys, "validate", str(path), "-r", str(reg), "-b", "xen_pv")
+    assert code == 3
+    assert "11 block devices" in err

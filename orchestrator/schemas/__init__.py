@@ -176,9 +176,13 @@ def violations(
     pointer; ``skip`` holds pointers (in the larger document's terms) whose subtrees are
     someone else's to check: violations at or below them are dropped.  Sorted by pointer.
     """
-    # The happy path never imports jsonschema: a compiled yes-or-no check comes first.
-    if quickcheck.is_valid(name, instance, ref):
-        return []
+    # The happy path never imports jsonschema: a compiled yes-or-no check comes first
+    # (and should it ever fail to compile a part, jsonschema decides instead).
+    try:
+        if quickcheck.is_valid(name, instance, ref):
+            return []
+    except quickcheck.COMPILE_ERRORS:
+        pass
     return _collect(validator(name, ref), instance, base_pointer, skip)
 
 
@@ -199,7 +203,7 @@ def violations_of(
     try:
         if check is not None and check(instance):
             return []
-    except (re.error, quickcheck.Unsupported):
+    except quickcheck.COMPILE_ERRORS:
         pass  # a delegate's bad pattern or unknown keyword: jsonschema has the last word
     return _collect(_validator_of(text), instance, base_pointer, skip)
 
