@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestrator import protocol, runner
 from orchestrator.errors import BakeplanError
-from orchestrator.protocol import PROTOCOL, Context, Description, Request
+from orchestrator.protocol import Context, Description, Request
 from orchestrator.registry import Entry
 from orchestrator.routing import tokens_of, within
 
@@ -69,13 +69,9 @@ class _Kit:
         self.runs: list[_Run] = []
 
     def run(self, request: bytes, pointer: str = "") -> runner.Outcome:
+        # "" is a describe request here: no part of the config.
         env = runner.delegate_env(
-            self.entry.env,
-            {
-                "BAKEPLAN_PROTOCOL": PROTOCOL,
-                "BAKEPLAN_DELEGATE": self.entry.name,
-                **({"BAKEPLAN_POINTER": pointer} if pointer else {}),
-            },
+            self.entry.env, protocol.environment(self.entry.name, pointer or None)
         )
         outcome = runner.run(
             self.argv, request, env=env, limits=runner.Limits(timeout=self.timeout)

@@ -176,9 +176,7 @@ def ask(
         if known is not None:
             return known
     key = _key(entry, argv, pointer)
-    env = runner.delegate_env(
-        entry.env, {"BAKEPLAN_PROTOCOL": PROTOCOL, "BAKEPLAN_DELEGATE": entry.name}
-    )
+    env = runner.delegate_env(entry.env, protocol.environment(entry.name))
     limits = runner.Limits(timeout=timeout or entry.timeout)
     try:
         outcome = runner.run(

@@ -25,11 +25,11 @@ from orchestrator.registry import BUILTIN, Entry, Registry
 from orchestrator.routing import (
     Routing,
     Run,
+    filled,
     parse_overrides,
     path_order,
     route,
     tokens_of,
-    value_at,
 )
 from orchestrator.scheduler import Result, Scheduler, Settings
 
@@ -258,17 +258,9 @@ def validate(options: Options) -> Prepared:
 
 def _marked(run: Run, document: Any, routing: Routing) -> Any:
     """The fragment ``run`` would receive, each inner run's part marked as to be filled."""
-    import copy  # noqa: PLC0415
-
-    fragment = copy.deepcopy(value_at(document, run.tokens))
-    depth = len(run.tokens)
-    for pointer in run.inner:
-        inner = routing.by_pointer[pointer]
-        rel = inner.tokens[depth:]
-        parent = value_at(fragment, rel[:-1])
-        last: Any = int(rel[-1]) if isinstance(parent, list) else rel[-1]
-        parent[last] = {INNER_MARK: {"delegate": inner.delegate, "pointer": inner.pointer}}
-    return fragment
+    inner = (routing.by_pointer[p] for p in run.inner)
+    marks = {r: (True, {INNER_MARK: {"delegate": r.delegate, "pointer": r.pointer}}) for r in inner}
+    return filled(run, document, marks)
 
 
 def dry_run(options: Options) -> dict[str, Any]:

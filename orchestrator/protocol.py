@@ -69,6 +69,15 @@ class Request:
         return encode(self.as_json())
 
 
+def environment(delegate: str, pointer: str | None = None) -> dict[str, str]:
+    """The ``BAKEPLAN_*`` variables a delegate gets (docs/PROTOCOL.md); no pointer for
+    ``describe``, which is about no part of the config."""
+    variables = {"BAKEPLAN_PROTOCOL": PROTOCOL, "BAKEPLAN_DELEGATE": delegate}
+    if pointer is not None:
+        variables["BAKEPLAN_POINTER"] = pointer
+    return variables
+
+
 def describe_request() -> bytes:
     """The exact bytes of a ``describe`` request."""
     return encode({"protocol": PROTOCOL, "op": "describe"})

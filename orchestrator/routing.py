@@ -103,6 +103,29 @@ class Run:
         return self.delegate == BUILTIN
 
 
+def filled(run: Run, document: Any, inner: Mapping[Run, tuple[bool, Any]]) -> Any:
+    """A copy of ``run``'s subtree of ``document`` with, at each inner run's place,
+    ``(True, value)`` put in or, for ``(False, _)``, the part removed.
+
+    Applied from the last path to the first, so removing an array element never shifts
+    an index that another inner run still has to reach.
+    """
+    import copy  # noqa: PLC0415
+
+    fragment = copy.deepcopy(value_at(document, run.tokens))
+    depth = len(run.tokens)
+    for part in sorted(inner, key=lambda r: path_order(r.tokens[depth:]), reverse=True):
+        keep, value = inner[part]
+        rel = part.tokens[depth:]
+        parent = value_at(fragment, rel[:-1])
+        last: Any = int(rel[-1]) if isinstance(parent, list) else rel[-1]
+        if keep:
+            parent[last] = copy.deepcopy(value)
+        else:
+            del parent[last]
+    return fragment
+
+
 @dataclass(frozen=True)
 class Routing:
     """Every run in execution order, and the claims that run nothing."""

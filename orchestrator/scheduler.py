@@ -15,7 +15,6 @@ can never make a message look as if it came from a part it does not own.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from orchestrator.errors import BakeplanError, DelegateError, Interrupted, point
 from orchestrator.mapper import Workers
 from orchestrator.protocol import Answer, Context, ErrorObject, Request, Warning
 from orchestrator.registry import Entry
-from orchestrator.routing import Routing, Run, path_order, tokens_of, value_at, within
+from orchestrator.routing import Routing, Run, filled, tokens_of, within
 
 if TYPE_CHECKING:  # imported by the pipeline only when a delegate's answers may be reused
     from orchestrator.cache import Responses
@@ -63,27 +62,13 @@ class _Cancelled(Exception):
 
 
 def fragment_for(run: Run, document: Any, done: Mapping[str, Result]) -> Any:
-    """The fragment ``run`` receives: its subtree with inner answers in place.
-
-    Inner parts are applied from the last path to the first, so removing an array
-    element never shifts an index that another inner answer still has to reach.
-    """
-    fragment = copy.deepcopy(value_at(document, run.tokens))
-    depth = len(run.tokens)
-    inner = sorted(
-        (done[p] for p in run.inner),
-        key=lambda r: path_order(r.run.tokens[depth:]),
-        reverse=True,
+    """The fragment ``run`` receives: its subtree with inner answers in place (or the
+    inner part removed when its delegate consumed it)."""
+    return filled(
+        run,
+        document,
+        {done[p].run: (done[p].answer.replaced, done[p].answer.replace) for p in run.inner},
     )
-    for result in inner:
-        rel = result.run.tokens[depth:]
-        parent = value_at(fragment, rel[:-1])
-        last: Any = int(rel[-1]) if isinstance(parent, list) else rel[-1]
-        if result.answer.replaced:
-            parent[last] = copy.deepcopy(result.answer.replace)
-        else:
-            del parent[last]
-    return fragment
 
 
 def _outside(run: Run, pointer: str) -> str:
@@ -164,14 +149,7 @@ class Scheduler:
         entry = self.entries[run.delegate]
         argv = tuple(self.commands[run.delegate])
         limits = runner.Limits(timeout=self.settings.timeout or entry.timeout)
-        env = runner.delegate_env(
-            entry.env,
-            {
-                "BAKEPLAN_PROTOCOL": protocol.PROTOCOL,
-                "BAKEPLAN_DELEGATE": run.delegate,
-                "BAKEPLAN_POINTER": run.pointer,
-            },
-        )
+        env = runner.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
         responses = self.settings.responses
         key: str | None = None
         if responses is not None and responses.wants(run.delegate):
