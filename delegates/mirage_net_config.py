@@ -1,8 +1,9 @@
 """``mirage-net-config``: MirageOS owns the network of a hybrid Mirage/rumprun unikernel.
 
 It consumes ``/net`` (rumprun configures no network at boot), asks rumprun-bake to leave
-out rumprun's own TCP/IP (``rumpnet_netinet``, ``rumpnet_netinet6``) while keeping the
-packet filter device Mirage's stack reaches the NIC through (``rumpdev_bpf``), lists the
+out rumprun's own IPv4 stack (``rumpnet_netinet``; its IPv6 stack stays, unconfigured,
+because rumprun cannot boot with neither) while keeping the packet filter device
+Mirage's stack reaches the NIC through (``rumpdev_bpf``), lists the
 NICs for the domain builder, and gives the OCaml toolchain its packages and the boot
 arguments of Mirage 4's generic stack: ``--ipv4=ADDR/PREFIX``, ``--ipv4-gateway``,
 ``--ipv4-only``, ``--ipv6``, ``--ipv6-gateway``, ``--ipv6-only``,
@@ -27,6 +28,10 @@ NAME = "mirage-net-config"
 VERSION = "1.0.0"
 # The packages of Mirage's TCP/IP stack; DHCP adds its client.
 STACK_PACKAGES = ("tcpip", "ethernet", "arp")
+# rumprun's IPv4 stack, which Mirage's replaces.  Its IPv6 stack stays linked, and
+# unconfigured: rumpnet_config, which librumprun_base cannot link without, panics at boot
+# when neither stack is linked ("netconfig: missing both inet and inet6").
+REMOVED = ("rumpnet_netinet",)
 DHCP_PACKAGES = ("charrua-client",)
 
 
@@ -154,7 +159,7 @@ def configure(request: Request) -> Mapping[str, Any]:
             }
             for name in interfaces
         ],
-        "components": {"add": ["rumpdev_bpf"], "remove": ["rumpnet_netinet", "rumpnet_netinet6"]},
+        "components": {"add": ["rumpdev_bpf"], "remove": list(REMOVED)},
         "toolchain": {"ocaml": ocaml},
     }
     return answer

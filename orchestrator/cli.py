@@ -121,6 +121,13 @@ def _routing_options(parser: argparse.ArgumentParser) -> None:
         help="a binary rumprun-bake will bake (repeatable, in order): rc[].bin is checked "
         "against them",
     )
+    parser.add_argument(
+        "--rumprun",
+        choices=("master", "spec"),
+        default="master",
+        help="which rumprun reads the runtime config at boot: master, the released one "
+        "(default), or spec, the configuration specification's parser",
+    )
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -282,6 +289,7 @@ def _options(args: argparse.Namespace) -> Options:
         binaries=tuple(args.bin),
         use_cache=not getattr(args, "no_cache", False),
         verbose=getattr(args, "verbose", False),
+        dialect=args.rumprun,
     )
 
 
@@ -393,7 +401,9 @@ def _schema(args: argparse.Namespace) -> int:
 
     from orchestrator import schemas  # noqa: PLC0415
 
-    sys.stdout.write(json.dumps(schemas.load(args.name), indent=2) + "\n")
+    from orchestrator import output  # noqa: PLC0415
+
+    output.emit(json.dumps(schemas.load(args.name), indent=2) + "\n", None)
     return 0
 
 
@@ -438,8 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words == ["--version"]:
         # Build scripts ask this often; building every subcommand's parser (and the
         # help formatter argparse loads to print it) would double the answer's cost.
-        sys.stdout.write(f"bakeplan {__version__}\n")
-        return 0
+        return _flushed(0, f"bakeplan {__version__}\n")
     return _run(words)
 
 
@@ -460,13 +469,13 @@ def _run(argv: Sequence[str]) -> int:  # noqa: PLR0911  (one return per way out)
     except KeyboardInterrupt:
         return _fail(Interrupted("SIGINT", INTERRUPTED))
     except SystemExit as exit_:  # --help and --version
-        return exit_.code if isinstance(exit_.code, int) else 0
+        return _flushed(exit_.code if isinstance(exit_.code, int) else 0)
     except BrokenPipeError:
         return _closed_stdout()
     except Exception as error:
         return _internal(error)
     else:
-        return code
+        return _flushed(code)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
@@ -477,13 +486,37 @@ def _run(argv: Sequence[str]) -> int:  # noqa: PLR0911  (one return per way out)
 CLOSED_STDOUT = 141
 
 
+def _flushed(code: int, text: str = "") -> int:
+    """``code``, once ``text`` and what is left for stdout are written: a full disk or
+    device there is exit 2 naming ``<stdout>`` (never a bug of ours), a reader gone 141."""
+    from orchestrator import output  # noqa: PLC0415
+
+    try:
+        if text:
+            output.write_stdout(text)
+        output.flush_stdout()
+    except BrokenPipeError:
+        return _closed_stdout()
+    except BakeplanError as error:
+        return _fail(error)
+    return code
+
+
 def _closed_stdout() -> int:
-    # The reader of stdout went away (| head). Point stdout at /dev/null so the
-    # interpreter's final flush does not complain about the closed pipe as well.
+    # The reader of stdout went away (| head).
+    _discard_stdout()
+    return CLOSED_STDOUT
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of what could
+    not be written does not fail again (and turn the exit code into 120)."""
     import os  # noqa: PLC0415
 
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return CLOSED_STDOUT
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # no descriptor (a test's capture): nothing will be flushed to it
 
 
 def _internal(error: Exception) -> int:
@@ -509,5 +542,7 @@ def _can_handle_signals() -> bool:
 def _fail(error: BakeplanError) -> int:
     from orchestrator import report  # noqa: PLC0415
 
+    if error.file == "<stdout>":
+        _discard_stdout()
     report.show_error(error)
     return exit_code_of(error)

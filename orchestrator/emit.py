@@ -100,37 +100,36 @@ def render(plan: Mapping[str, Any], fmt: str, host: Mapping[str, str]) -> Emitte
 
 
 def runtime_json(plan: Mapping[str, Any]) -> str:
-    """The runtime config as strict compact JSON."""
-    return json.dumps(
-        plan["runtime"]["config"], ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    )
+    """The runtime config's exact bytes in the plan's dialect (``runtime.dialect``)."""
+    from orchestrator.runtime import text  # noqa: PLC0415
+
+    return text(plan["runtime"])
+
+
+def _size_note(plan: Mapping[str, Any], size: int, limit: int, how: str) -> list[str]:
+    """A warning when rumprun on hw would halt on a config of ``size`` bytes."""
+    if plan["bake"]["platform"] != "hw" or size < limit:
+        return []
+    return [
+        f"warning: the runtime config is {size} bytes ({plan['runtime']['dialect']} dialect); "
+        f"rumprun on hw halts when the {how} holding it is {limit} bytes or more"
+    ]
 
 
 def _rumprun_json(plan: Mapping[str, Any], host: _Host) -> Emitted:
     del host
     text = runtime_json(plan)
-    size = len(text.encode("utf-8"))
-    notes = []
-    if plan["bake"]["platform"] == "hw" and size >= MODULE_LIMIT:
-        notes.append(
-            f"warning: the runtime config is {size} bytes; rumprun on hw halts when the "
-            f"multiboot module holding it is {MODULE_LIMIT} bytes or more"
-        )
+    notes = _size_note(plan, len(text.encode("utf-8")), MODULE_LIMIT, "multiboot module")
     return Emitted(text, tuple(notes))
 
 
 def _qemu_append(plan: Mapping[str, Any], host: _Host) -> Emitted:
     del host
     text = runtime_json(plan)
-    size = len(text.encode("utf-8"))
     notes = []
     if plan["bake"]["platform"] == "xen":
         notes.append("warning: -append is QEMU's; this plan is for Xen, which reads xenstore")
-    if plan["bake"]["platform"] == "hw" and size >= CMDLINE_LIMIT:
-        notes.append(
-            f"warning: the runtime config is {size} bytes; rumprun on hw halts when the "
-            f"multiboot command line is {CMDLINE_LIMIT} bytes or more"
-        )
+    notes += _size_note(plan, len(text.encode("utf-8")), CMDLINE_LIMIT, "multiboot command line")
     # QEMU reads ",," in an option value as one comma: every comma is doubled.
     return Emitted(text.replace(",", ",,"), tuple(notes))
 
@@ -313,7 +312,8 @@ def _xl(plan: Mapping[str, Any], host: _Host) -> Emitted:
         "#   xl create -p THIS_FILE",
         f'#   xenstore-write "/local/domain/$(xl domid {name})/rumprun/cfg" "$(cat {config})"',
         f"#   xl unpause {name}",
-        f"# where {config} holds: bakeplan plan ... --emit rumprun-json",
+        f"# where {config} holds: bakeplan plan ... --emit rumprun-json "
+        f"(the {plan['runtime']['dialect']} dialect)",
         f"name = {_xl_string(name)}",
         f"kernel = {_xl_string(kernel)}",
         "memory = "

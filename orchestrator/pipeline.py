@@ -31,6 +31,7 @@ from orchestrator.routing import (
     route,
     tokens_of,
 )
+from orchestrator.runtime import DEFAULT_DIALECT, convert
 from orchestrator.scheduler import Result, Scheduler, Settings
 
 INNER_MARK = "$inner"
@@ -62,6 +63,8 @@ class Options:
     use_cache: bool = True
     # Say on stderr why the response cache was not used (--verbose).
     verbose: bool = False
+    # Which rumprun reads the runtime config at boot (--rumprun): its dialect.
+    dialect: str = DEFAULT_DIALECT
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,9 @@ def execute(
     except BakeplanError as error:
         raise prepared.config.place(error) from None
     try:
-        return results, assemble(prepared.bake, results, binaries=options.binaries)
+        return results, assemble(
+            prepared.bake, results, binaries=options.binaries, dialect=options.dialect
+        )
     except BakeplanError as error:
         raise prepared.config.place(error) from None
 
@@ -240,17 +245,21 @@ def validate(options: Options) -> Prepared:
     the parts rumprun keeps against the base bake config."""
     prepared = prepare(options)
     residual = without(prepared.config.data, prepared.routing.delegated())
+    problems = gate(
+        residual,
+        prepared.bake,
+        prepared.bake.libs,
+        (),
+        binaries=options.binaries,
+        devices_known=not prepared.routing.delegated(),
+    )
+    # What the target rumprun cannot say is known before any delegate runs, except for
+    # what a delegate's answer may leave in the part it owns.
+    runtime = convert(residual, options.dialect, options.binaries)
+    if isinstance(runtime, list):
+        problems.extend(runtime)
     try:
-        raise_all(
-            gate(
-                residual,
-                prepared.bake,
-                prepared.bake.libs,
-                (),
-                binaries=options.binaries,
-                devices_known=not prepared.routing.delegated(),
-            )
-        )
+        raise_all(problems)
     except BakeplanError as error:
         raise prepared.config.place(error) from None
     return prepared

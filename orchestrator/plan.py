@@ -14,7 +14,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from orchestrator import protocol, rumprun
+from orchestrator import rumprun
+from orchestrator import runtime as runtimes
 from orchestrator.bake import BakeConfig, Directive, apply_directives, component_of, flag_of
 from orchestrator.errors import BakeplanError, ConflictError, pointer_text, raise_all
 from orchestrator.routing import RUMPRUN_KEYS, pointer_of
@@ -38,6 +39,48 @@ def directives_of(results: Iterable[Result]) -> tuple[Directive, ...]:
                 Directive("remove", tuple(flag_of(c) for c in answer.remove), result.run.delegate)
             )
     return tuple(directives)
+
+
+def link_problems(
+    bake: BakeConfig, libs: Sequence[str], directives: Sequence[Directive]
+) -> tuple[list[BakeplanError], list[dict[str, str]]]:
+    """What the real toolchain needs to link and boot (``rumprun.LINK_RULES``): a rule
+    the directives break is a conflict naming the delegates; one the base bake config
+    breaks by itself is only a warning, that config being its author's to know."""
+    linked = frozenset(component_of(lib) for lib in libs)
+    base = frozenset(bake.components)
+    problems: list[BakeplanError] = []
+    warnings: list[dict[str, str]] = []
+    for rule in rumprun.LINK_RULES:
+        if not rule.broken_by(linked):
+            continue
+        names = " or ".join(rule.any_of)
+        if rule.broken_by(base):
+            warnings.append(
+                {
+                    "by": "bakeplan",
+                    "pointer": "",
+                    "message": f"bake config {bake.name} links no {names}: {rule.why}",
+                }
+            )
+            continue
+        removed = {
+            component_of(a): d.by
+            for d in directives
+            if d.op == "remove"
+            for a in d.args
+            if component_of(a) in rule.any_of
+        }
+        culprits = ", ".join(dict.fromkeys(removed.values())) or "the directives"
+        problems.append(
+            ConflictError(
+                f"{culprits} removed {' and '.join(removed)}, so bake config {bake.name} would "
+                f"link no {names}: {rule.why}",
+                detail=(f"component: {names}", f"bake config: {bake.name}"),
+                hint=rule.hint,
+            )
+        )
+    return problems, warnings
 
 
 def gate(
@@ -106,15 +149,19 @@ def gate(
 
 
 def assemble(
-    bake: BakeConfig, results: Sequence[Result], *, binaries: Sequence[str] = ()
+    bake: BakeConfig,
+    results: Sequence[Result],
+    *,
+    binaries: Sequence[str] = (),
+    dialect: str = runtimes.DEFAULT_DIALECT,
 ) -> dict[str, Any]:
     """The plan document, or the conflicts found (all of them) raised together."""
     directives = directives_of(results)
     libs = apply_directives(bake.libs, directives)
     builtin = next(r for r in results if r.run.builtin)
-    runtime = builtin.answer.replace if builtin.answer.replaced else {}
+    residual = builtin.answer.replace if builtin.answer.replaced else {}
 
-    problems: list[BakeplanError] = []
+    problems, link_warnings = link_problems(bake, libs, directives)
     devices: list[dict[str, Any]] = []
     owner_of_device: dict[str, Result] = {}
     for result in results:
@@ -142,7 +189,7 @@ def assemble(
             )
     problems.extend(
         gate(
-            runtime,
+            residual,
             bake,
             libs,
             directives,
@@ -150,7 +197,11 @@ def assemble(
             devices=[(d["name"], d["kind"]) for d in devices],
         )
     )
+    runtime = runtimes.convert(residual, dialect, binaries)
+    if isinstance(runtime, list):
+        problems.extend(runtime)
     raise_all(problems)
+    assert isinstance(runtime, runtimes.Runtime)
 
     toolchains: dict[str, dict[str, list[str]]] = {}
     for result in results:
@@ -168,28 +219,8 @@ def assemble(
         for r in results
         for w in r.answer.warnings
     ]
-    for key in runtime:
-        if key not in RUMPRUN_KEYS:
-            warnings.append(
-                {
-                    "by": "bakeplan",
-                    "pointer": pointer_of([key]),
-                    "message": f"rumprun does not know the key {key!r} a delegate left in the "
-                    "runtime config; it warns at boot and ignores it",
-                }
-            )
-    size = len(protocol.encode(runtime)) - 1
-    # The plan does not know how the config will be passed: warn at the lower limit.
-    if bake.platform == "hw" and size >= rumprun.MODULE_LIMIT:
-        warnings.append(
-            {
-                "by": "bakeplan",
-                "pointer": "",
-                "message": f"the runtime config is {size} bytes; rumprun on hw halts when the "
-                f"config reaches {rumprun.MODULE_LIMIT} bytes as a multiboot module "
-                f"({rumprun.CMDLINE_LIMIT} on the kernel command line)",
-            }
-        )
+    warnings.extend(link_warnings)
+    warnings.extend(_runtime_warnings(runtime, residual, bake))
 
     return {
         "plan": PLAN_VERSION,
@@ -201,7 +232,7 @@ def assemble(
             "libs": list(libs),
         },
         "devices": devices,
-        "runtime": {"config": runtime},
+        "runtime": runtime.as_json(),
         "toolchains": {
             c: {k: toolchains[c][k] for k in sorted(toolchains[c])} for c in sorted(toolchains)
         },
@@ -220,6 +251,37 @@ def assemble(
         ],
         "warnings": warnings,
     }
+
+
+def _runtime_warnings(
+    runtime: runtimes.Runtime, residual: Any, bake: BakeConfig
+) -> list[dict[str, str]]:
+    """What to know of the runtime config: keys rumprun ignores, a size it halts on."""
+    warnings = [{"by": "bakeplan", "pointer": "", "message": note} for note in runtime.notes]
+    for key in residual if runtime.dialect == "spec" else ():
+        if key not in RUMPRUN_KEYS:
+            warnings.append(
+                {
+                    "by": "bakeplan",
+                    "pointer": pointer_of([key]),
+                    "message": f"rumprun does not know the key {key!r} a delegate left in the "
+                    "runtime config; it warns at boot and ignores it",
+                }
+            )
+    size = runtimes.size(runtime.as_json())
+    # The plan does not know how the config will be passed: warn at the lower limit.
+    if bake.platform == "hw" and size >= rumprun.MODULE_LIMIT:
+        warnings.append(
+            {
+                "by": "bakeplan",
+                "pointer": "",
+                "message": f"the runtime config is {size} bytes in the {runtime.dialect} "
+                f"dialect; rumprun on hw halts when the config reaches {rumprun.MODULE_LIMIT} "
+                f"bytes as a multiboot module ({rumprun.CMDLINE_LIMIT} on the kernel command "
+                "line)",
+            }
+        )
+    return warnings
 
 
 def dumps(plan: dict[str, Any]) -> str:

@@ -155,6 +155,42 @@ def _mount_requirements(mounts: Mapping[str, Any]) -> Iterator[Requirement]:
             )
 
 
+# --- what the real toolchain needs to link and to boot ---------------------------------
+
+
+@dataclass(frozen=True)
+class LinkRule:
+    """One of ``any_of`` must be linked (when ``when`` is, or always): found by linking and
+    booting real rumprun images, stated by no document."""
+
+    any_of: tuple[str, ...]
+    why: str
+    hint: str
+    when: str | None = None
+
+    def broken_by(self, linked: frozenset[str]) -> bool:
+        applies = self.when is None or self.when in linked
+        return applies and not linked.intersection(self.any_of)
+
+
+LINK_RULES = (
+    LinkRule(
+        ("rumpnet_config",),
+        "librumprun_base calls rumpnet_config's functions, so the link fails without it",
+        "leave rumpnet_config linked: rumprun's own layer needs it even when it configures "
+        "no network",
+    ),
+    LinkRule(
+        ("rumpnet_netinet", "rumpnet_netinet6"),
+        "rumpnet_config panics at boot without an IP stack linked "
+        "(netconfig: missing both inet and inet6)",
+        "a delegate that takes over the network removes the stack it replaces and keeps "
+        "the other linked, unconfigured",
+        when="rumpnet_config",
+    ),
+)
+
+
 # --- what rumprun only finds out at boot -----------------------------------------------
 
 # master's rumprun-bake links at most this many binaries (rumprun_main1..8).

@@ -1,0 +1,72 @@
+"""The runtime config in the dialect of the rumprun that reads it, and its exact bytes.
+
+Two rumpruns read a runtime config at boot, each its own dialect (``--rumprun``):
+
+* ``master``, released rumprun, the default: its legacy keys, converted by
+  ``master.to_master``; kept in the plan as ``[key, value]`` pairs because its keys
+  repeat;
+* ``spec``, the parser of the configuration specification (rumprun's
+  ``mato-wip-rumprun-config`` branch): the residual config as it is, an object.
+
+``text`` gives the bytes rumprun reads (the multiboot module on hw, xenstore's
+``rumprun/cfg`` on Xen), so every emitter and every size check uses the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.errors import BakeplanError, Problems
+
+DIALECTS = ("master", "spec")
+DEFAULT_DIALECT = "master"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runtime config in one dialect, as the plan keeps it, and what to know of it."""
+
+    dialect: str
+    config: Any  # spec: the object; master: a list of [key, value] pairs
+    notes: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"dialect": self.dialect, "config": self.config}
+
+    def text(self) -> str:
+        return text(self.as_json())
+
+
+def convert(
+    residual: Mapping[str, Any], dialect: str, binaries: Sequence[str] = ()
+) -> Runtime | list[BakeplanError]:
+    """The residual config (specification dialect) in ``dialect``, or every part that
+    dialect cannot say, as conflicts."""
+    if dialect == "spec":
+        return Runtime("spec", residual)
+    from orchestrator import master  # noqa: PLC0415
+
+    try:
+        converted = master.to_master(residual, binaries)
+    except Problems as error:
+        return list(error.problems)
+    except BakeplanError as error:
+        return [error]
+    return Runtime("master", converted.as_json(), converted.notes)
+
+
+def text(runtime: Mapping[str, Any]) -> str:
+    """The exact bytes rumprun reads for a plan's ``runtime`` (compact, no final newline)."""
+    if runtime["dialect"] == "master":
+        from orchestrator import master  # noqa: PLC0415
+
+        return master.encode(runtime["config"])
+    return json.dumps(runtime["config"], ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def size(runtime: Mapping[str, Any]) -> int:
+    """The length in bytes of what rumprun reads."""
+    return len(text(runtime).encode("utf-8"))
