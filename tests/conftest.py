@@ -1,5 +1,8 @@
 """Shared fixtures: where the conformance specimens are, and an isolated environment.
 
+The specimens live in ``tests/fixtures/conformance`` (``SOURCES.md`` there says where
+each came from): the suite reads nothing outside the repository, so a bare clone runs it.
+
 Tests never read the developer's own registry or cache: ``isolated_env`` points the
 XDG folders into ``tmp_path`` and clears ``BAKEPLAN_REGISTRY``.  Tests that run
 delegates ask for ``no_leftovers`` to prove that nothing they started outlives them.
@@ -16,8 +19,7 @@ import pytest
 from helpers_exec import process_gone, this_process_children, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CONFORMANCE = SHARED / "conformance"
+CONFORMANCE = REPO / "tests" / "fixtures" / "conformance"
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CONFORMANCE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,6 @@ from orchestrator.config import check, load, validate_dialect
 from orchestrator.errors import InputError, LegacyDialectError, Problems
 from orchestrator.jsontext import JsonTextError
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 RUMPRUN = CONFORMANCE / "rumprun"
 PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
