@@ -399,9 +399,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
-    from orchestrator import schemas  # noqa: PLC0415
-
-    from orchestrator import output  # noqa: PLC0415
+    from orchestrator import output, schemas  # noqa: PLC0415
 
     output.emit(json.dumps(schemas.load(args.name), indent=2) + "\n", None)
     return 0
@@ -511,12 +509,12 @@ def _closed_stdout() -> int:
 def _discard_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's final flush of what could
     not be written does not fail again (and turn the exit code into 120)."""
+    import contextlib  # noqa: PLC0415
     import os  # noqa: PLC0415
 
-    try:
+    # No descriptor (a test's capture): nothing will be flushed to it.
+    with contextlib.suppress(OSError, ValueError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass  # no descriptor (a test's capture): nothing will be flushed to it
 
 
 def _internal(error: Exception) -> int:

@@ -113,6 +113,13 @@ def _json(document: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+def _out(text: str) -> None:
+    """The requested output on stdout; a full or closed stdout is reported, not a bug."""
+    from orchestrator import output  # noqa: PLC0415
+
+    output.write_stdout(text)
+
+
 def _add(args: argparse.Namespace) -> int:
     from orchestrator import catalog  # noqa: PLC0415
 
@@ -153,17 +160,17 @@ def _list(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     if args.json:
-        sys.stdout.write(_json([catalog.entry_json(e) for e in registry.entries]))
+        _out(_json([catalog.entry_json(e) for e in registry.entries]))
         return 0
     columns, rows = catalog.listing(registry)
-    sys.stdout.write(tables.render("delegates", columns, rows, sys.stdout))
+    _out(tables.render("delegates", columns, rows, sys.stdout))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     from orchestrator import catalog  # noqa: PLC0415
 
-    sys.stdout.write(_json(catalog.show(catalog.find(_registry(args), args.name))))
+    _out(_json(catalog.show(catalog.find(_registry(args), args.name))))
     return 0
 
 
@@ -179,11 +186,11 @@ def _check(args: argparse.Namespace) -> int:
             "passed": passed,
             "checks": [s.as_json() for s in steps],
         }
-        sys.stdout.write(_json(document))
+        _out(_json(document))
     else:
         rows = [(s.name, "PASS" if s.passed else "FAIL", s.detail) for s in steps]
         title = f"bakeplan delegates check {entry.name}"
-        sys.stdout.write(tables.render(title, ("check", "result", "detail"), rows, sys.stdout))
+        _out(tables.render(title, ("check", "result", "detail"), rows, sys.stdout))
     failed = sum(not s.passed for s in steps)
     sys.stderr.write(
         f"bakeplan: {entry.name}: every check passed\n"

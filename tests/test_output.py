@@ -60,13 +60,25 @@ def test_an_existing_file_is_replaced(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("umask")
-def test_without_a_mode_the_umask_decides_as_for_open(tmp_path: Path) -> None:
+def test_without_a_mode_the_umask_decides_for_a_new_file_as_for_open(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     write_atomic(target, "x")
     assert mode_of(target) == 0o644  # 0666 less the umask 022, not mkstemp's 0600
     os.umask(0o077)
-    write_atomic(target, "y")
+    write_atomic(tmp_path / "other.txt", "y")
+    assert mode_of(tmp_path / "other.txt") == 0o600
+
+
+@pytest.mark.usefixtures("umask")
+def test_without_a_mode_an_existing_files_mode_is_kept(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    write_atomic(target, "new\n")
     assert mode_of(target) == 0o600
+    target.chmod(0o664)
+    write_atomic(target, "newer\n")
+    assert mode_of(target) == 0o664
 
 
 @pytest.mark.parametrize("mask", [0o000, 0o077])
