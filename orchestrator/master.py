@@ -105,12 +105,17 @@ def address_to_spec(family: str, method: str, addr: str, mask: str) -> dict[str,
     ``ValueError`` when they do not make an address, as master's ``atoi`` never says."""
     if method != "static":
         return {"type": family, "method": method}
+    cidr = f"{addr}/{prefix_length(family, mask)}"
+    ipaddress.ip_interface(cidr)
+    return {"type": family, "method": "static", "addr": cidr}
+
+
+def prefix_length(family: str, mask: str) -> int:
+    """Master's ``mask`` (a prefix length as digits) as a number; ``ValueError`` if not one."""
     limit = 32 if family == "inet" else 128
     if not (mask.isascii() and mask.isdigit()) or int(mask) > limit:
         raise ValueError(f"mask {mask!r} is not a prefix length 0 to {limit}")
-    cidr = f"{addr}/{int(mask)}"
-    ipaddress.ip_interface(cidr)
-    return {"type": family, "method": "static", "addr": cidr}
+    return int(mask)
 
 
 def etfs_to_master(path: str) -> str:

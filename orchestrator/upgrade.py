@@ -29,7 +29,6 @@ its line.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import posixpath
 import re
@@ -39,12 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import config as dialect
+from orchestrator import master
 from orchestrator.errors import InputError
 from orchestrator.routing import pointer_of
 
-# The raw partition rumprun master mounted a vnd through on x86 (RAW_PART 3, 'd').
-VND_PARTITION = "d"
-_TOP_KEYS = ("cmdline", "rc_TESTING", "env", "hostname", "blk", "net")
 _SPEC_ONLY_KEYS = ("rc", "mount", "netbsd")
 
 
@@ -293,7 +290,7 @@ def upgrade_text(text: str, source: str) -> Upgrade:
             raise builder.fail(
                 line,
                 f"unknown key {key!r}: rumprun master would stop at boot (no match for key)",
-                hint=f"legacy keys: {', '.join(_TOP_KEYS)}",
+                hint=f"legacy keys: {', '.join(master.KEYS)}",
             )
         handler(builder, line, node)
     if not builder.rc:
@@ -380,7 +377,7 @@ def _cmdline(builder: _Builder, line: int, node: Node) -> None:
         raise builder.fail(line, "cmdline is empty: there is no program to run")
     index = len(builder.rc)
     binary = posixpath.basename(argv[0]) or argv[0]
-    builder.rc.append({"bin": binary, "argv": argv})
+    builder.rc.append({"bin": binary, "argv": argv})  # cmdline's argv includes argv[0]
     builder.at(["rc", str(index)], line)
     builder.note(
         line,
@@ -409,14 +406,14 @@ def _rc_testing(builder: _Builder, line: int, node: Node) -> None:
                 argv = [a.value for a in value.value]
             elif key == "runmode":
                 mode = _string(builder, "rc_TESTING runmode", key_line, value)
-                if mode not in ("&", "|"):
+                if mode not in master.RUNMODES:
                     raise builder.fail(key_line, f'invalid runmode {mode!r}: "&" or "|"')
                 entry["runmode"] = mode
             else:
                 raise builder.fail(key_line, f"unexpected key {key!r} in an rc_TESTING entry")
         if "bin" not in entry:
             raise builder.fail(item.line, 'missing "bin" for an rc_TESTING entry')
-        entry["argv"] = [entry["bin"], *(argv or [])]
+        entry["argv"] = master.argv_to_spec(entry["bin"], argv or [])
         builder.rc.append(dict(sorted(entry.items(), key=lambda kv: _RC_ORDER.index(kv[0]))))
         builder.at(["rc", str(index)], item.line)
         builder.note(
@@ -431,9 +428,10 @@ _RC_ORDER = ("bin", "argv", "runmode")
 
 def _env(builder: _Builder, line: int, node: Node) -> None:
     text = _string(builder, "env", line, node)
-    name, sep, value = text.partition("=")
-    if not sep or not name:
+    pair = master.env_to_spec(text)
+    if pair is None:
         raise builder.fail(line, f'env {text!r} is not "NAME=VALUE" (putenv refuses it)')
+    name, value = pair
     if name in builder.env:
         builder.note(line, f"env {name} set again: the later value wins, as with putenv")
     builder.env[name] = value
@@ -443,10 +441,10 @@ def _env(builder: _Builder, line: int, node: Node) -> None:
 
 def _hostname(builder: _Builder, line: int, node: Node) -> None:
     name = _string(builder, "hostname", line, node)
-    if "kern.hostname" in builder.sysctl:
+    if master.HOSTNAME_SYSCTL in builder.sysctl:
         builder.note(line, "hostname set again: the later value wins")
-    builder.sysctl["kern.hostname"] = name
-    builder.at(["netbsd", "sysctl", "kern.hostname"], line)
+    builder.sysctl[master.HOSTNAME_SYSCTL] = name
+    builder.at(["netbsd", "sysctl", master.HOSTNAME_SYSCTL], line)
     builder.note(line, f'hostname -> netbsd.sysctl."kern.hostname" ({name!r})')
 
 
@@ -471,7 +469,7 @@ def _lines_of(node: Node) -> dict[str, int]:
 
 
 def _net(builder: _Builder, line: int, node: Node) -> None:
-    net = _flat(builder, "net", node, ("if", "cloner", "type", "method", "addr", "mask", "gw"))
+    net = _flat(builder, "net", node, master.NET_FIELDS)
     where = _lines_of(node)
     missing = [k for k in ("if", "type", "method") if k not in net]
     if missing:
@@ -481,7 +479,7 @@ def _net(builder: _Builder, line: int, node: Node) -> None:
     tokens = ["net", "interfaces", name]
     builder.at(tokens, line)
     if "cloner" in net:
-        interface["create"] = True
+        interface["create"] = master.create_to_spec(net["cloner"])
         builder.note(
             where["cloner"],
             f"cloner {net['cloner']!r} -> net.interfaces.{name}.create true"
@@ -494,7 +492,7 @@ def _net(builder: _Builder, line: int, node: Node) -> None:
     addrs = interface.setdefault("addrs", [])
     index = len(addrs)
     builder.at([*tokens, "addrs", str(index)], where["method"])
-    methods = {"inet": ("dhcp", "static"), "inet6": ("auto", "static")}
+    methods = master.NET_METHODS
     if family not in methods:
         raise builder.fail(where["type"], f'network type {family!r}: "inet" or "inet6"')
     if method not in methods[family]:
@@ -505,7 +503,7 @@ def _net(builder: _Builder, line: int, node: Node) -> None:
     if method == "static":
         _net_static(builder, net, where, addrs)
     else:
-        addrs.append({"type": family, "method": method})
+        addrs.append(master.address_to_spec(family, method, "", ""))
         builder.note(where["method"], f"{family} {method} -> net.interfaces.{name}.addrs[{index}]")
         for unused in ("addr", "mask", "gw"):
             if unused in net:
@@ -520,19 +518,16 @@ def _net_static(
     index = len(addrs)
     if "addr" not in net or "mask" not in net:
         raise builder.fail(line, "a static net needs addr and mask")
-    limit = 32 if family == "inet" else 128
-    mask = net["mask"]
-    if not (mask.isascii() and mask.isdigit()) or int(mask) > limit:
-        raise builder.fail(
-            where["mask"],
-            f"mask {mask!r} is not a prefix length 0 to {limit} (master read it with atoi)",
-        )
-    cidr = f"{net['addr']}/{int(mask)}"
     try:
-        ipaddress.ip_interface(cidr)
+        master.prefix_length(family, net["mask"])
+    except ValueError as exc:
+        raise builder.fail(where["mask"], f"{exc} (master read it with atoi)") from None
+    try:
+        address = master.address_to_spec(family, "static", net["addr"], net["mask"])
     except ValueError:
         raise builder.fail(where["addr"], f"addr {net['addr']!r} is not an address") from None
-    addrs.append({"type": family, "method": "static", "addr": cidr})
+    cidr = address["addr"]
+    addrs.append(address)
     builder.note(where["addr"], f"addr+mask -> net.interfaces.{name}.addrs[{index}] {cidr}")
     if "gw" in net:
         if any(g["type"] == family for g in builder.gateways):
@@ -545,7 +540,7 @@ def _net_static(
 
 
 def _blk(builder: _Builder, line: int, node: Node) -> None:
-    blk = _flat(builder, "blk", node, ("source", "path", "fstype", "mountpoint"))
+    blk = _flat(builder, "blk", node, master.BLK_FIELDS)
     where = _lines_of(node)
     if "source" not in blk or "path" not in blk:
         raise builder.fail(line, "blk lacks source or path (blk cfg missing vital data)")
@@ -554,7 +549,7 @@ def _blk(builder: _Builder, line: int, node: Node) -> None:
     fstype = blk.get("fstype")
     if mountpoint is not None and fstype is None:
         raise builder.fail(line, f"no fstype for mountpoint {mountpoint!r}")
-    if fstype is not None and fstype not in ("blk", "kernfs"):
+    if fstype is not None and fstype not in master.FSTYPES:
         raise builder.fail(where["fstype"], f'unknown fstype {fstype!r}: "blk" or "kernfs"')
     device = _blk_device(builder, line, blk, where)
     if mountpoint is None:
@@ -584,7 +579,7 @@ def _blk_device(builder: _Builder, line: int, blk: dict[str, str], where: dict[s
         name = f"vnd{unit}"
         builder.blk[name] = {"type": "vnd", "path": path}
         builder.at(["blk", name], line)
-        device = f"/dev/{name}{VND_PARTITION}"
+        device = master.vnd_node(unit)
         builder.note(
             line,
             f"blk vnd {path!r} -> blk.{name} (unit {unit}: master numbered vnd devices in order)",
@@ -593,7 +588,7 @@ def _blk_device(builder: _Builder, line: int, blk: dict[str, str], where: dict[s
         name = path.removeprefix("/dev/")
         if "/" in name or not name:
             raise builder.fail(where["path"], f"etfs path {path!r} is not a Xen disk name")
-        builder.blk[name] = {"type": "etfs", "path": f"blkfront:{name}"}
+        builder.blk[name] = {"type": "etfs", "path": master.etfs_to_spec(name)}
         builder.at(["blk", name], line)
         device = f"/dev/{name}"
         builder.note(line, f"blk etfs {path!r} -> blk.{name} over blkfront:{name}")

@@ -26,7 +26,6 @@ from orchestrator.cli import main
 
 HYBRID = REPO / "examples" / "hybrid"
 RUMPRUN_ONLY = REPO / "examples" / "rumprun-only"
-NETINET = ("-lrumpnet_netinet", "-lrumpnet_netinet6")
 
 
 def write_json(path: Path, document: Any) -> Path:
@@ -42,6 +41,7 @@ def registry_file(tmp_path: Path, *entries: dict[str, Any]) -> Path:
 
 
 def test_hybrid_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    # The default target is released rumprun (master), as a real image would boot it.
     code, out, err = run_main(
         capsys, "plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json")
     )
@@ -49,15 +49,25 @@ def test_hybrid_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
     plan = json.loads(out)
     schemas.validator("plan").validate(plan)
     base = standard_book().get("hw_virtio").libs
-    assert plan["bake"]["libs"] == [lib for lib in base if lib not in NETINET]
+    # Mirage drops rumprun's IPv4 stack; IPv6 stays so that rumpnet_config boots.
+    assert plan["bake"]["libs"] == [lib for lib in base if lib != "-lrumpnet_netinet"]
+    assert "-lrumpnet_netinet6" in plan["bake"]["libs"]
     assert plan["bake"]["directives"] == [
         {"op": "add", "args": ["-lrumpdev_bpf"], "by": "mirage-net-config"},
-        {"op": "remove", "args": list(NETINET), "by": "mirage-net-config"},
+        {"op": "remove", "args": ["-lrumpnet_netinet"], "by": "mirage-net-config"},
     ]
-    runtime = plan["runtime"]["config"]
-    assert "net" not in runtime
-    config = json.loads((HYBRID / "config.json").read_text())
-    assert runtime == {k: v for k, v in config.items() if k != "net"}
+    assert plan["runtime"] == {
+        "dialect": "master",
+        "config": [
+            ["rc_TESTING", [{"bin": "www", "argv": ["--logs=*:info"]}]],
+            ["env", "TZ=UTC"],
+            ["hostname", "mirage-www"],
+            [
+                "blk",
+                {"source": "dev", "path": "/dev/ld0a", "fstype": "blk", "mountpoint": "/data"},
+            ],
+        ],
+    }
     assert [(d["name"], d["kind"], d["by"]) for d in plan["devices"]] == [
         ("vioif0", "net", "mirage-net-config"),
         ("ld0", "block", "rumprun"),
@@ -73,11 +83,39 @@ def test_hybrid_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
         ("rumprun", ""),
     ]
     assert plan["delegations"][0]["command"] == ["mirage-net-config"]
+    assert plan["warnings"] == []
+
+
+def test_hybrid_example_plan_for_the_specification_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_main(
+        capsys,
+        "plan",
+        "--rumprun",
+        "spec",
+        str(HYBRID / "config.json"),
+        "-r",
+        str(HYBRID / "registry.json"),
+    )
+    assert code == 0, err
+    plan = json.loads(out)
+    schemas.validator("plan").validate(plan)
+    assert plan["runtime"]["dialect"] == "spec"
+    runtime = plan["runtime"]["config"]
+    config = json.loads((HYBRID / "config.json").read_text())
+    assert runtime == {k: v for k, v in config.items() if k != "net"}
 
 
 def test_rumprun_only_example_keeps_everything(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(
-        capsys, "plan", str(RUMPRUN_ONLY / "config.json"), "-r", str(RUMPRUN_ONLY / "registry.json")
+        capsys,
+        "plan",
+        "--rumprun",
+        "spec",
+        str(RUMPRUN_ONLY / "config.json"),
+        "-r",
+        str(RUMPRUN_ONLY / "registry.json"),
     )
     assert code == 0, err
     plan = json.loads(out)
@@ -128,7 +166,7 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_bad_option_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_main(capsys, "plan", "x.json", "-j", "0")
+    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", "x.json", "-j", "0")
     assert code == 2
     assert "-j/--jobs" in err
 
@@ -143,6 +181,8 @@ def test_output_file_is_written_and_failure_leaves_it_untouched(
     code, out, _ = run_main(
         capsys,
         "plan",
+        "--rumprun",
+        "spec",
         str(HYBRID / "config.json"),
         "-r",
         str(HYBRID / "registry.json"),
@@ -155,7 +195,15 @@ def test_output_file_is_written_and_failure_leaves_it_untouched(
     assert json.loads(good)["plan"] == "bakeplan/1"
     bad = write_json(tmp_path / "bad.json", {"mount": {"/x": {"source": "kernfs"}}})
     code, _, _ = run_main(
-        capsys, "plan", str(bad), "-r", str(HYBRID / "registry.json"), "-o", str(out_file)
+        capsys,
+        "plan",
+        "--rumprun",
+        "spec",
+        str(bad),
+        "-r",
+        str(HYBRID / "registry.json"),
+        "-o",
+        str(out_file),
     )
     assert code == 3
     assert out_file.read_bytes() == good
@@ -166,7 +214,9 @@ def test_output_file_is_written_and_failure_leaves_it_untouched(
 
 def test_failure_creates_no_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "plan.json"
-    code, _, _ = run_main(capsys, "plan", str(tmp_path / "missing.json"), "-o", str(out_file))
+    code, _, _ = run_main(
+        capsys, "plan", "--rumprun", "spec", str(tmp_path / "missing.json"), "-o", str(out_file)
+    )
     assert code == 2
     assert not out_file.exists()
 
@@ -222,7 +272,7 @@ def test_inner_answer_is_substituted_into_the_outer_request(
         },
         {"name": "outer", "command": ["./outer"], "claims": ["/net"]},
     )
-    code, out, err = run_main(capsys, "plan", str(config), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(reg))
     assert code == 0, err
     request = json.loads(log.read_text())
     assert request["pointer"] == "/net"
@@ -255,7 +305,7 @@ def test_consumed_inner_part_leaves_its_array(
         {"name": "one", "command": ["./consume"], "claims": ["/rc/0"]},
         {"name": "two", "command": ["./consume"], "claims": ["/rc/1"]},
     )
-    code, out, err = run_main(capsys, "plan", str(config), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(reg))
     assert code == 0, err
     assert json.loads(out)["runtime"]["config"] == {"rc": [{"bin": "c"}]}
 
@@ -276,11 +326,21 @@ def test_overlapping_claims_are_exit_3_and_delegate_settles_them(
         {"name": "one", "command": ["./identity"], "claims": ["/net"]},
         {"name": "two", "command": ["./identity"], "claims": ["/net"]},
     )
-    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    code, _, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
+    )
     assert code == 3
     assert "--delegate /net=one" in err
     code, out, err = run_main(
-        capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg), "--delegate", "/net=two"
+        capsys,
+        "plan",
+        "--rumprun",
+        "spec",
+        str(HYBRID / "config.json"),
+        "-r",
+        str(reg),
+        "--delegate",
+        "/net=two",
     )
     assert code == 0, err
     assert json.loads(out)["delegations"][0]["delegate"] == "two"
@@ -299,7 +359,9 @@ def test_duplicate_device_names_are_exit_3(
     """,
     )
     reg = registry_file(tmp_path, {"name": "dev", "command": ["./dev"], "claims": ["/net"]})
-    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    code, _, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
+    )
     assert code == 3
     assert "device name 'ld0' given by dev" in err
 
@@ -329,7 +391,9 @@ def test_config_needing_what_the_bake_lacks_is_exit_3(
 ) -> None:
     path = write_json(tmp_path / "config.json", config)
     reg = registry_file(tmp_path)
-    code, _, err = run_main(capsys, "plan", str(path), "-r", str(reg), "-b", bake)
+    code, _, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(path), "-r", str(reg), "-b", bake
+    )
     assert code == 3
     assert f"at {pointer}" in err
     assert component in err
@@ -339,7 +403,15 @@ def test_config_needing_what_the_bake_lacks_is_exit_3(
 def test_kernfs_is_fine_on_xen(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_json(tmp_path / "config.json", {"mount": {"/kern": {"source": "kernfs"}}})
     code, _, err = run_main(
-        capsys, "plan", str(path), "-r", str(registry_file(tmp_path)), "-b", "xen-pv"
+        capsys,
+        "plan",
+        "--rumprun",
+        "spec",
+        str(path),
+        "-r",
+        str(registry_file(tmp_path)),
+        "-b",
+        "xen-pv",
     )
     assert code == 0, err
 
@@ -358,7 +430,9 @@ def test_delegate_removing_a_needed_component_is_named(
     """,
     )
     reg = registry_file(tmp_path, {"name": "stripper", "command": ["./strip"], "claims": ["/env"]})
-    code, _, err = run_main(capsys, "plan", str(HYBRID / "config.json"), "-r", str(reg))
+    code, _, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
+    )
     assert code == 3
     assert "at /net/interfaces/vioif0/addrs/0" in err
     assert "rumpnet_netinet" in err
@@ -372,7 +446,9 @@ def test_validate_runs_no_delegate(tmp_path: Path, capsys: pytest.CaptureFixture
     calls = tmp_path / "calls"
     write_delegate(tmp_path, "record", f"echo called >> {calls}; cat")
     reg = registry_file(tmp_path, {"name": "rec", "command": ["./record"], "claims": ["/net"]})
-    code, out, err = run_main(capsys, "validate", str(HYBRID / "config.json"), "-r", str(reg))
+    code, out, err = run_main(
+        capsys, "validate", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
+    )
     assert code == 0, err
     assert out == ""
     assert "valid for hw_virtio" in err
@@ -384,7 +460,9 @@ def test_validate_reports_schema_errors_with_position(
 ) -> None:
     path = tmp_path / "config.json"
     path.write_text('{\n  "rc": [\n    {"bin": "x", "runmode": "?"}\n  ]\n}\n')
-    code, _, err = run_main(capsys, "validate", str(path), "-r", str(registry_file(tmp_path)))
+    code, _, err = run_main(
+        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(registry_file(tmp_path))
+    )
     assert code == 2
     assert "config.json:3:" in err
     assert "/rc/0/runmode" in err
@@ -392,7 +470,9 @@ def test_validate_reports_schema_errors_with_position(
 
 def test_unknown_key_gets_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_json(tmp_path / "config.json", {"mounts": {}})
-    code, _, err = run_main(capsys, "validate", str(path), "-r", str(registry_file(tmp_path)))
+    code, _, err = run_main(
+        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(registry_file(tmp_path))
+    )
     assert code == 2
     assert "did you mean 'mount'?" in err
 
@@ -414,7 +494,7 @@ def test_legacy_specimens_are_refused_naming_upgrade(
     assert specimens
     reg = str(registry_file(tmp_path))
     for specimen in specimens:
-        code, _, err = run_main(capsys, "validate", str(specimen), "-r", reg)
+        code, _, err = run_main(capsys, "validate", "--rumprun", "spec", str(specimen), "-r", reg)
         assert code == 2, specimen
         assert "bakeplan upgrade" in err, specimen
 
@@ -429,7 +509,15 @@ def test_valid_specimens_plan_on_their_platform(
         ("spec-doc-xen-wopr.fixed.json", "xen_pv"),
     ]:
         code, out, err = run_main(
-            capsys, "plan", str(conformance / "rumprun" / "valid" / specimen), "-r", reg, "-b", bake
+            capsys,
+            "plan",
+            "--rumprun",
+            "spec",
+            str(conformance / "rumprun" / "valid" / specimen),
+            "-r",
+            reg,
+            "-b",
+            bake,
         )
         assert code == 0, (specimen, err)
         plan = json.loads(out)
@@ -443,7 +531,11 @@ def test_invalid_specimens_fail_with_their_line(
 ) -> None:
     for specimen, line in [("spec-doc-hw-mathopd.json", 10), ("spec-doc-xen-wopr.json", 8)]:
         code, _, err = run_main(
-            capsys, "validate", str(conformance / "rumprun" / "invalid" / specimen)
+            capsys,
+            "validate",
+            "--rumprun",
+            "spec",
+            str(conformance / "rumprun" / "invalid" / specimen),
         )
         assert code == 2
         assert f"{specimen}:{line}:" in err
@@ -457,12 +549,30 @@ def test_a_bug_of_ours_is_one_line_and_exit_70(
 
     monkeypatch.setattr(pipeline, "make_plan", broken)
     code, out, err = run_main(
-        capsys, "plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json")
+        capsys,
+        "plan",
+        "--rumprun",
+        "spec",
+        str(HYBRID / "config.json"),
+        "-r",
+        str(HYBRID / "registry.json"),
     )
     assert (code, out) == (70, "")
     assert "bakeplan: internal error: IndexError: list index out of range" in err
     monkeypatch.setenv("BAKEPLAN_TRACEBACK", "1")
-    assert main(["plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json")]) == 70
+    assert (
+        main(
+            [
+                "plan",
+                "--rumprun",
+                "spec",
+                str(HYBRID / "config.json"),
+                "-r",
+                str(HYBRID / "registry.json"),
+            ]
+        )
+        == 70
+    )
     assert "Traceback" in capsys.readouterr().err
 
 
@@ -470,7 +580,9 @@ def test_a_non_ascii_digit_key_is_an_input_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_json(tmp_path / "config.json", {"env": {"²": 5}})
-    code, _, err = run_main(capsys, "validate", str(path), "-r", str(registry_file(tmp_path)))
+    code, _, err = run_main(
+        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(registry_file(tmp_path))
+    )
     assert code == 2
     assert "at /env/²: must be a string" in err
 
@@ -482,7 +594,15 @@ def test_a_part_given_back_to_rumprun_is_checked_as_rumprun_config(
     path = write_json(tmp_path / "config.json", {"env": {"A": 5}})
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/env"]})
     code, _, err = run_main(
-        capsys, "validate", str(path), "-r", str(reg), "--delegate", "/env=rumprun"
+        capsys,
+        "validate",
+        "--rumprun",
+        "spec",
+        str(path),
+        "-r",
+        str(reg),
+        "--delegate",
+        "/env=rumprun",
     )
     assert code == 2
     assert "config.json:3:10 at /env/A: must be a string" in err
@@ -543,16 +663,22 @@ def test_validate_does_not_guess_devices_a_delegate_may_bring(
         },
     )
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/blk"]})
-    code, _, err = run_main(capsys, "validate", str(path), "-r", str(reg), "-b", "xen_pv")
+    code, _, err = run_main(
+        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(reg), "-b", "xen_pv"
+    )
     assert code == 0, err
-    code, out, err = run_main(capsys, "plan", str(path), "-r", str(reg), "-b", "xen_pv")
+    code, out, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(path), "-r", str(reg), "-b", "xen_pv"
+    )
     assert code == 0, err
     assert [d["name"] for d in json.loads(out)["devices"]] == ["xbd0"]
     # With the device nowhere at all, plan (which knows every answer) still refuses.
     bare = write_json(
         tmp_path / "bare.json", {"mount": {"/data": {"source": "blk", "path": "/dev/xbd0"}}}
     )
-    code, _, err = run_main(capsys, "plan", str(bare), "-r", str(reg), "-b", "xen_pv")
+    code, _, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(bare), "-r", str(reg), "-b", "xen_pv"
+    )
     assert code == 3
     assert "nothing provides the device /dev/xbd0" in err
 
@@ -564,6 +690,8 @@ def test_validate_with_delegates_still_counts_rumprun_s_own_devices(
     blk = {f"xbd{i}": {"type": "etfs", "path": f"blkfront:xvd{chr(97 + i)}"} for i in range(11)}
     path = write_json(tmp_path / "config.json", {"blk": blk, "net": {}})
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
-    code, _, err = run_main(capsys, "validate", str(path), "-r", str(reg), "-b", "xen_pv")
+    code, _, err = run_main(
+        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(reg), "-b", "xen_pv"
+    )
     assert code == 3
     assert "11 block devices" in err

@@ -70,7 +70,7 @@ def test_mirage_static_ipv4_with_gateway() -> None:
     assert "replace" not in answer
     assert answer["components"] == {
         "add": ["rumpdev_bpf"],
-        "remove": ["rumpnet_netinet", "rumpnet_netinet6"],
+        "remove": ["rumpnet_netinet"],
     }
     assert answer["toolchain"]["ocaml"]["boot"] == [
         "--ipv4=10.0.0.2/24",

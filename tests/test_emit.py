@@ -47,11 +47,22 @@ def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> dict[str,
     path.write_text(json.dumps(config))
     registry = tmp_path / "registry.json"
     registry.write_text('{"delegates": []}')
+    options.setdefault("dialect", "spec")
     return make_plan(Options(config=str(path), registries=(str(registry),), **options))
 
 
 def hybrid_plan(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
-    code = main(["plan", str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json"), *extra])
+    code = main(
+        [
+            "plan",
+            "--rumprun",
+            "spec",
+            str(HYBRID / "config.json"),
+            "-r",
+            str(HYBRID / "registry.json"),
+            *extra,
+        ]
+    )
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     return code, out, err
@@ -71,7 +82,7 @@ def test_rumprun_json_warns_with_the_byte_count_near_the_multiboot_limit(tmp_pat
     emitted = emit.render(plan_of(tmp_path, config), "rumprun-json", {})
     size = len(emitted.text.encode())
     assert emitted.notes == (
-        f"warning: the runtime config is {size} bytes; rumprun on hw halts when the multiboot "
+        f"warning: the runtime config is {size} bytes (spec dialect); rumprun on hw halts when the multiboot "
         "module holding it is 4095 bytes or more",
     )
     xen = emit.render(plan_of(tmp_path, config, bake_config="xen_pv"), "rumprun-json", {})
@@ -128,12 +139,19 @@ def test_qemu_args_attach_each_device_and_pass_the_config_as_a_module(tmp_path: 
     assert argv[argv.index("-initrd") + 1] == "cfg,,1.json"
     assert argv[argv.index("-m") + 1] == "128"
     assert argv.count("-netdev") == 1
-    assert argv[argv.index("-netdev") + 1] == "tap,id=vioif0,ifname=tap0,script=no,downscript=no"
-    assert argv[argv.index("-device") + 1] == "virtio-net-pci,netdev=vioif0"
+    assert argv[argv.index("-netdev") + 1] == (
+        "tap,id=bakeplan-vioif0,ifname=tap0,script=no,downscript=no"
+    )
+    devices = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
+    assert devices == [
+        "virtio-net-pci,netdev=bakeplan-vioif0",
+        "virtio-blk-pci,drive=bakeplan-ld0",
+        "virtio-blk-pci,drive=bakeplan-ld1",
+    ]
     drives = [argv[i + 1] for i, a in enumerate(argv) if a == "-drive"]
     assert drives == [
-        "if=virtio,file=etc.img,format=raw",
-        "if=virtio,file=<host:disk.ld1>,format=raw",
+        "if=none,id=bakeplan-ld0,file=etc.img,format=raw",
+        "if=none,id=bakeplan-ld1,file=<host:disk.ld1>,format=raw",
     ]
     assert emitted.notes == (
         "placeholder <host:disk.ld1> left in the output; give --host disk.ld1=...",
@@ -273,7 +291,9 @@ def conflicts(tmp_path: Path, config: dict[str, Any], **options: Any) -> list[tu
     registry = tmp_path / "registry.json"
     registry.write_text('{"delegates": []}')
     with pytest.raises(BakeplanError) as caught:
-        validate(Options(config=str(path), registries=(str(registry),), **options))
+        validate(
+            Options(config=str(path), registries=(str(registry),), **{"dialect": "spec", **options})
+        )
     assert exit_code_of(caught.value) == 3
     problems = getattr(caught.value, "problems", (caught.value,))
     return [(p.pointer or "", p.message) for p in problems]

@@ -52,6 +52,8 @@ def test_signal_stops_every_delegate_and_writes_nothing(
             "-m",
             "orchestrator",
             "plan",
+            "--rumprun",
+            "spec",
             str(HYBRID),
             "-r",
             str(registry),

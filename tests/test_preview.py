@@ -149,7 +149,7 @@ def test_dry_run_runs_no_delegate_and_matches_the_real_request(
 
 
 def test_json_without_dry_run_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", str(REPO / HYBRID), "--json"]) == 2
+    assert main(["plan", "--rumprun", "spec", str(REPO / HYBRID), "--json"]) == 2
     assert "--json goes with --dry-run" in capsys.readouterr().err
 
 
@@ -221,7 +221,9 @@ def test_live_progress_in_a_terminal(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "100", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
     code, out, terminal = run_in_pty(
-        [f"{BIN}/bakeplan", "plan", "config.json", "-r", "registry.json"], tmp_path, env
+        [f"{BIN}/bakeplan", "plan", "--rumprun", "spec", "config.json", "-r", "registry.json"],
+        tmp_path,
+        env,
     )
     assert code == 0, terminal
     assert json.loads(out)["runtime"]["config"] == {"env": {"A": "1"}}
@@ -332,7 +334,7 @@ def test_component_conflict_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     Path("config.json").write_text('{"mount": {"/kern": {"source": "kernfs"}}}')
     Path("registry.json").write_text('{"delegates": []}')
-    error = error_of(["plan", "config.json", "-r", "registry.json"])
+    error = error_of(["plan", "--rumprun", "spec", "config.json", "-r", "registry.json"])
     assert_snapshot("errors/component.txt", render_error(error))
 
 
@@ -344,13 +346,12 @@ def test_graph_of_the_hybrid_example(
 ) -> None:
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")
-    assert main(["graph", HYBRID, "-r", HYBRID_REGISTRY]) == 0
+    assert main(["graph", "--rumprun", "spec", HYBRID, "-r", HYBRID_REGISTRY]) == 0
     dot = capsys.readouterr().out
     assert dot.startswith("digraph bakeplan {")
     for edge in (
         '"part:/net" -> "delegate:mirage-net-config"',
-        '"delegate:mirage-net-config" -> "libs" [label="+rumpdev_bpf\\n-rumpnet_netinet'
-        '\\n-rumpnet_netinet6"]',
+        '"delegate:mirage-net-config" -> "libs" [label="+rumpdev_bpf\\n-rumpnet_netinet"]',
         '"delegate:mirage-net-config" -> "device:vioif0"',
         '"delegate:mirage-net-config" -> "delegate:rumprun" [label="consumed /net"',
         '"delegate:rumprun" -> "runtime"',

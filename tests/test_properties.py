@@ -74,13 +74,15 @@ def test_identity_delegates_give_back_the_input_as_the_runtime_config(
     )
     source = tmp_path / "config.json"
     source.write_text(json.dumps(config))
-    options = pipeline.Options(config=str(source), registries=(str(registry),), jobs=4)
+    options = pipeline.Options(
+        config=str(source), registries=(str(registry),), jobs=4, dialect="spec"
+    )
     plan = pipeline.make_plan(options)
     assert plan["runtime"]["config"] == config
     assert len(plan["delegations"]) == len(chosen) + 1
     schemas.validator("plan").validate(plan)
     # The same inputs, one job at a time, give the same bytes.
     again = pipeline.make_plan(
-        pipeline.Options(config=str(source), registries=(str(registry),), jobs=1)
+        pipeline.Options(config=str(source), registries=(str(registry),), jobs=1, dialect="spec")
     )
     assert dumps(again) == dumps(plan)

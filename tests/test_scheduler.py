@@ -381,7 +381,7 @@ def test_directives_and_libs_follow_routing_order() -> None:
         result(run_of("extra", "/env"), Answer(replaced=False, add=("rumpnet_netinet", "zz"))),
         builtin({}),
     ]
-    built = plan.assemble(HW, results)
+    built = plan.assemble(HW, results, dialect="spec")
     assert built["bake"]["directives"] == [
         {"op": "add", "args": ["-lrumpdev_bpf", "-lmirage_tcpip"], "by": "mirage"},
         {"op": "remove", "args": ["-lrumpnet_netinet", "-lrumpnet_netinet6"], "by": "mirage"},
@@ -409,7 +409,7 @@ def test_devices_carry_by_pointer_and_sorted_extra_fields() -> None:
         ),
         builtin({}, devices=(Device(name="ld0", kind="block", pointer="/mount/~1data"),)),
     ]
-    devices = plan.assemble(HW, results)["devices"]
+    devices = plan.assemble(HW, results, dialect="spec")["devices"]
     assert devices == [
         {
             "name": "vioif0",
@@ -431,7 +431,9 @@ def test_a_device_field_cannot_override_by() -> None:
             b'{"protocol": "bakeplan/1", "devices": [{"name": "tap0", "kind": "net", "by": 7}]}'
         )
     sneaky = Answer(replaced=False, devices=(Device(name="tap0", kind="net", fields={"by": 7}),))
-    built = plan.assemble(HW, [result(run_of("sneaky", "/net"), sneaky), builtin({})])
+    built = plan.assemble(
+        HW, [result(run_of("sneaky", "/net"), sneaky), builtin({})], dialect="spec"
+    )
     assert built["devices"][0]["by"] == "sneaky"
     schemas.validator("plan").validate(built)
 
@@ -445,7 +447,7 @@ def test_duplicate_device_names_are_a_conflict_naming_both_delegates() -> None:
         builtin({}, devices=(Device(name="ld0", kind="block", pointer="/mount/~1data"),)),
     ]
     with pytest.raises(ConflictError) as caught:
-        plan.assemble(HW, results)
+        plan.assemble(HW, results, dialect="spec")
     assert caught.value.message == "device name 'ld0' given by mirage (at /net) and by rumprun"
     assert caught.value.pointer == "/mount/~1data"
     assert exit_code_of(caught.value) == 3
@@ -469,7 +471,7 @@ def test_toolchains_concatenate_across_delegates_in_run_order() -> None:
         ),
         builtin({}),
     ]
-    toolchains = plan.assemble(HW, results)["toolchains"]
+    toolchains = plan.assemble(HW, results, dialect="spec")["toolchains"]
     assert toolchains == {
         "go": {"link": ["-s"]},
         "ocaml": {"boot": ["--ipv4=1"], "packages": ["tcpip", "mirage", "tcpip"]},
@@ -492,7 +494,7 @@ def test_warnings_carry_by_and_default_to_the_runs_pointer() -> None:
         ),
         builtin({}, warnings=(Warning(message="whole", pointer=""),)),
     ]
-    assert plan.assemble(HW, results)["warnings"] == [
+    assert plan.assemble(HW, results, dialect="spec")["warnings"] == [
         {"by": "mirage", "pointer": "/net", "message": "no gateway"},
         {"by": "mirage", "pointer": "/net/interfaces/vioif0", "message": "dhcp ignored"},
         {"by": "rumprun", "pointer": "", "message": "whole"},
@@ -510,7 +512,11 @@ def runtime_of_size(size: int, char: str = "a") -> dict[str, Any]:
 
 
 def multiboot_warnings(bake: BakeConfig, runtime: dict[str, Any]) -> list[dict[str, Any]]:
-    return [w for w in plan.assemble(bake, [builtin(runtime)])["warnings"] if w["by"] == "bakeplan"]
+    return [
+        w
+        for w in plan.assemble(bake, [builtin(runtime)], dialect="spec")["warnings"]
+        if w["by"] == "bakeplan"
+    ]
 
 
 def test_a_runtime_config_too_long_for_multiboot_warns_on_hw_only() -> None:
@@ -519,7 +525,7 @@ def test_a_runtime_config_too_long_for_multiboot_warns_on_hw_only() -> None:
         {
             "by": "bakeplan",
             "pointer": "",
-            "message": "the runtime config is 4097 bytes; rumprun on hw halts when the "
+            "message": "the runtime config is 4097 bytes in the spec dialect; rumprun on hw halts when the "
             "config reaches 4095 bytes as a multiboot module (4096 on the kernel command line)",
         }
     ]
@@ -530,7 +536,7 @@ def test_a_runtime_config_too_long_for_multiboot_warns_on_hw_only() -> None:
 def test_the_multiboot_size_counts_utf8_bytes_not_characters() -> None:
     runtime = runtime_of_size(16 + 2 * 2041, char="é")  # 4098 bytes, 2057 characters
     assert [w["message"].split(";")[0] for w in multiboot_warnings(HW, runtime)] == [
-        "the runtime config is 4098 bytes"
+        "the runtime config is 4098 bytes in the spec dialect"
     ]
 
 
@@ -549,7 +555,7 @@ def test_delegations_digest_the_exact_bytes() -> None:
             answer_bytes=b"abc",
         ),
     ]
-    assert plan.assemble(HW, results)["delegations"] == [
+    assert plan.assemble(HW, results, dialect="spec")["delegations"] == [
         {
             "delegate": "mirage",
             "pointer": "/net",
@@ -665,12 +671,12 @@ def test_assembly_is_deterministic_and_valid(
     names = [d.name for r in results for d in r.answer.devices]
     if len(set(names)) < len(names):
         with pytest.raises((ConflictError, Problems)) as caught:
-            plan.assemble(bake, results)
+            plan.assemble(bake, results, dialect="spec")
         assert exit_code_of(caught.value) == 3
         return
-    first = plan.dumps(plan.assemble(bake, results))
-    assert plan.dumps(plan.assemble(bake, results)) == first
-    assert plan.dumps(plan.assemble(bake, reordered(results))) == first
+    first = plan.dumps(plan.assemble(bake, results, dialect="spec"))
+    assert plan.dumps(plan.assemble(bake, results, dialect="spec")) == first
+    assert plan.dumps(plan.assemble(bake, reordered(results), dialect="spec")) == first
     built = json.loads(first)
     schemas.validator("plan").validate(built)
     assert built["runtime"]["config"] == runtime
