@@ -22,7 +22,7 @@ from typing import Literal
 from orchestrator.errors import InputError
 
 NAME_RULE = re.compile(r"^(xen|hw)?_")
-COMPONENT = re.compile(r"^[A-Za-z0-9_]+$")
+COMPONENT = re.compile(r"^[A-Za-z0-9_]+\Z")  # \Z: "$" also matches before a final "\n"
 DEFAULT_CONFIG = "hw_virtio"
 
 

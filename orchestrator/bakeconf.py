@@ -32,7 +32,7 @@ BLOCK_VERSION = "20160209"
 LINE_VERSION = "20150930"
 VERSIONS = (BLOCK_VERSION, LINE_VERSION)
 # A config name becomes part of a shell variable name in rumprun-bake (CONFIG_<name>).
-_SHELL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_SHELL_NAME = re.compile(r"[A-Za-z0-9_]+")  # fullmatch: "$" passes "a\n"
 # Characters that would make the shell do something a word list cannot express.
 _SHELL_SPECIAL = set("$`;&|<>(){}*?[~")
 _COMMANDS = ("version", "conf", "fnoc", "create", "add", "assimilate", "remove", "nuke")
@@ -189,7 +189,7 @@ def _check_name(name: str, source: str, line: int) -> None:
         raise InputError(
             f'invalid config name "{name}": must match ^(xen|hw)?_', file=source, line=line
         )
-    if not _SHELL_NAME.match(name):
+    if not _SHELL_NAME.fullmatch(name):
         raise InputError(
             f'invalid config name "{name}": letters, digits and _ only',
             file=source,

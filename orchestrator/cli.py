@@ -46,6 +46,8 @@ EMIT_FORMATS = (
     "qemu-args",
     "xl",
     "solo5-manifest",
+    "solo5-hvt",
+    "solo5-spt",
 )
 
 

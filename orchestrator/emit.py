@@ -14,13 +14,21 @@ Each emitter reads only the plan, so what it prints is what the plan says:
   ``-initrd``, as rumprun's configuration specification boots hw);
 * ``xl``: a Xen ``xl`` domain config (name, kernel, memory, a ``vif`` per net device, a
   ``disk`` per etfs device at its ``vdev``) with the xenstore step in its comments;
-* ``solo5-manifest``: a Solo5 application manifest, with Solo5's name rules checked.
+* ``solo5-manifest``: a Solo5 application manifest, with Solo5's name rules checked;
+* ``solo5-hvt`` and ``solo5-spt``: the Solo5 tender's command line, a device option per
+  manifest entry and, after the kernel, the unikernel's boot arguments from the plan's
+  toolchains.
+
+Every emitter that attaches devices attaches them in one order (``attachment_order``):
+Solo5's virtio target pairs the n-th manifest entry with the n-th virtio PCI device,
+whatever its kind, and rumprun numbers its virtio NICs and disks in the order they come,
+so the manifest and the QEMU line must agree on it.
 
 Values only the host knows come from ``--host KEY=VALUE``; the rest stay ``<host:KEY>``
 placeholders, each reported on stderr.  Keys: ``kernel`` (the baked image), ``config`` (a
 file holding the ``rumprun-json`` output), ``memory`` (MiB), ``name`` (the Xen domain),
-``disk.DEV`` (the image behind block device DEV), ``tap.DEV`` (QEMU's tap interface for
-net device DEV) and ``bridge.DEV`` (the Xen bridge for net device DEV).
+``disk.DEV`` (the image behind block device DEV), ``tap.DEV`` (the tap interface of net
+device DEV) and ``bridge.DEV`` (the Xen bridge for net device DEV).
 """
 
 from __future__ import annotations
@@ -32,18 +40,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.errors import ConflictError, UsageError, raise_all
+from orchestrator.errors import BakeplanError, ConflictError, UsageError, raise_all
 from orchestrator.rumprun import CMDLINE_LIMIT, MODULE_LIMIT
 
 BAKEPLAN_SUFFIX = "_bakeplan"
 QEMU = "qemu-system-x86_64"
 # Solo5's manifest rules (solo5/include/mft_abi.h): names of 1 to 67 alphanumeric
-# characters (68 with the NUL), unique, and at most 63 devices.
-SOLO5_NAME = re.compile(r"^[A-Za-z0-9]{1,67}$")
+# characters (68 with the NUL), unique, and at most 63 devices.  Every pattern here is
+# used with fullmatch: "$" also matches before a final newline, which elftool refuses.
+SOLO5_NAME = re.compile(r"[A-Za-z0-9]{1,67}")
 SOLO5_MAX_DEVICES = 63
 SOLO5_TYPES = {"net": "NET_BASIC", "block": "BLOCK_BASIC"}
-_HOST_KEY = re.compile(r"^(kernel|config|memory|name|(disk|tap|bridge)\.[A-Za-z0-9_]+)$")
-_UNIT = re.compile(r"^(?P<driver>[a-z]+?)(?P<unit>[0-9]+)$")
+_HOST_KEY = re.compile(r"kernel|config|memory|name|(disk|tap|bridge)\.[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A device name as a driver and its unit; "ld00" has no unit, so it cannot pose as ld0.
+_UNIT = re.compile(r"(?P<driver>[a-z]+)(?P<unit>0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ def parse_host(values: Iterable[str]) -> dict[str, str]:
     host: dict[str, str] = {}
     for value in values:
         key, sep, setting = value.partition("=")
-        if not sep or not _HOST_KEY.match(key):
+        if not sep or not _HOST_KEY.fullmatch(key):
             raise UsageError(
                 f"--host {value!r}: expected KEY=VALUE with KEY one of kernel, config, memory, "
                 "name, disk.DEV, tap.DEV, bridge.DEV"
@@ -176,7 +186,7 @@ def _units(
     for device in devices:
         if device["kind"] != kind:
             continue
-        match = _UNIT.match(device["name"])
+        match = _UNIT.fullmatch(device["name"])
         if match is None:
             raise ConflictError(
                 f"device {device['name']!r} has no unit number, so no attachment order for it",
@@ -200,80 +210,229 @@ def _qemu_value(text: str) -> str:
     return text.replace(",", ",,")
 
 
+# QEMU names its own drives and network backends (the default SD card drive is "sd0", the
+# CD-ROM "ide1-cd0", if=virtio drives "virtio0"...) and refuses a second use of an id, so
+# ours carry a prefix QEMU never gives: "-drive if=none,id=sd0" clashes, this cannot.
+QEMU_ID_PREFIX = "bakeplan-"
 _QEMU_NICS = {"vioif": "virtio-net-pci", "wm": "e1000"}
+_QEMU_DISKS = {"ld": "virtio-blk-pci", "sd": "scsi-hd", "cd": "scsi-cd"}
+# Drivers whose guest numbers its devices by the order they are attached (rumprun's ld<n>
+# is the n-th virtio disk QEMU attaches, vioif<n> the n-th virtio NIC): a unit missing from
+# the plan still needs a device in its place, or every later one takes the wrong number.
+_NUMBERED = {"vioif": "net", "wm": "net", "ld": "block"}
+# Nets before disks, and within a kind the virtio drivers first, then the others: QEMU
+# puts each -device on the next free PCI slot, so this is also the PCI order.
+_KINDS = ("net", "block")
+_DRIVERS = ("vioif", "wm", "ld", "sd", "cd")
+# Solo5's virtio bindings drive virtio-net and virtio-blk only; QEMU attaches these
+# drivers' devices as something else, which the bindings skip without counting.
+_SOLO5_UNDRIVEN = {
+    "sd": "a SCSI disk, attached on virtio-scsi, which Solo5's virtio target has no driver for",
+    "cd": "a SCSI CD-ROM, attached on virtio-scsi, which Solo5's virtio target has no driver for",
+    "wm": "an e1000 NIC, which Solo5's virtio target has no driver for",
+}
+# The tenders copy the words after the kernel into a buffer of 8192 bytes with its NUL
+# (SPT_CMDLINE_SIZE, HVT_CMDLINE_SIZE); the virtio bindings keep as much of theirs.
+SOLO5_CMDLINE_LIMIT = 8191
+# What C's isspace() takes for white space: where sscanf's %s and Solo5 split words.
+_C_SPACE = frozenset(" \t\n\v\f\r")
+# The tenders read --block:NAME=PATH into a PATH_MAX buffer and open() it; --net:NAME=TAP
+# into 19 characters, then refuse a name of IFNAMSIZ (16) or more unless it is @FD.
+_PATH_MAX = 4096
+_IFNAMSIZ = 16
+_TAP_FD = re.compile(r"@[0-9]+")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One device in the order every domain builder attaches them.
+
+    ``device`` is the plan's device; ``None`` for a filler, a device the plan does not
+    have that takes a missing unit's place so that the later units keep their numbers.
+    """
+
+    name: str
+    kind: str
+    driver: str | None
+    unit: int | None
+    device: Mapping[str, Any] | None
+
+    @property
+    def pointer(self) -> str | None:
+        return None if self.device is None else self.device["pointer"]
+
+
+def attachment_order(plan: Mapping[str, Any]) -> list[Slot]:
+    """The plan's net and block devices in the one order the QEMU line attaches them and
+    the Solo5 manifest declares them, fillers included.
+
+    Nets come first, then disks; within a kind, devices named driver and unit (``ld0``)
+    by driver, virtio first, then by unit, a filler for each unit a numbered driver
+    misses; last, devices without a unit number, in plan order.
+    """
+    slots: list[Slot] = []
+    for kind in _KINDS:
+        numbered: dict[str, dict[int, Mapping[str, Any]]] = {}
+        others: list[Slot] = []
+        for device in plan["devices"]:
+            if device["kind"] != kind:
+                continue
+            match = _UNIT.fullmatch(device["name"])
+            if match is None:
+                others.append(Slot(device["name"], kind, None, None, device))
+            else:
+                numbered.setdefault(match["driver"], {})[int(match["unit"])] = device
+        for driver in sorted(numbered, key=_driver_rank):
+            units = numbered[driver]
+            every = range(max(units) + 1) if _NUMBERED.get(driver) == kind else sorted(units)
+            for unit in every:
+                slots.append(Slot(f"{driver}{unit}", kind, driver, unit, units.get(unit)))
+        slots += others
+    return slots
+
+
+def _driver_rank(driver: str) -> tuple[int, str]:
+    return (_DRIVERS.index(driver) if driver in _DRIVERS else len(_DRIVERS), driver)
+
+
+def _filler_notes(slots: Iterable[Slot], what: str) -> list[str]:
+    return [
+        f"{slot.name} is not in the plan; {what} in its place so that the later "
+        f"{'NICs' if slot.kind == 'net' else 'disks'} keep their numbers"
+        for slot in slots
+        if slot.device is None
+    ]
+
+
+def _boot_words(plan: Mapping[str, Any], fmt: str) -> tuple[list[str], list[BakeplanError]]:
+    """The unikernel's boot arguments (every toolchain's ``boot``, in plan order), and
+    why a Solo5 command line cannot carry some of them."""
+    words: list[str] = []
+    problems: list[BakeplanError] = []
+    for toolchain, lists in plan["toolchains"].items():
+        for index, word in enumerate(lists.get("boot", ())):
+            where = f"toolchains.{toolchain}.boot[{index}]"
+            if not word:
+                problems.append(
+                    ConflictError(
+                        f"--emit {fmt}: {where} is empty, and the unikernel's command line "
+                        "is words joined by spaces: an empty one is lost"
+                    )
+                )
+            elif _C_SPACE.intersection(word):
+                problems.append(
+                    ConflictError(
+                        f"--emit {fmt}: {where} {word!r} holds white space, and the unikernel "
+                        "gets its arguments as one command line it splits at white space: "
+                        "it would read several words"
+                    )
+                )
+            words.append(word)
+    size = len(" ".join(words).encode("utf-8"))
+    if size > SOLO5_CMDLINE_LIMIT:
+        problems.append(
+            ConflictError(
+                f"--emit {fmt}: the boot arguments are {size} bytes joined; Solo5 passes "
+                f"at most {SOLO5_CMDLINE_LIMIT}"
+            )
+        )
+    return words, problems
 
 
 def _qemu_args(plan: Mapping[str, Any], host: _Host) -> Emitted:
     _needs_platform(plan, "hw", "qemu-args", "xl")
-    notes: list[str] = []
+    problems: list[BakeplanError] = []
+    kernel = _multiboot_path(
+        host,
+        "kernel",
+        "QEMU's multiboot loader gives the kernel the command line '<kernel> <-append>', "
+        "and a Solo5 kernel takes what follows the path's first space as its arguments",
+        problems,
+    )
+    config = _multiboot_path(
+        host,
+        "config",
+        "QEMU's multiboot loader reads what follows a space in an -initrd path as the "
+        "module's command line, so it would open another file",
+        problems,
+    )
     argv = [
         QEMU,
         "-kernel",
-        host.get("kernel"),
+        kernel,
         # The config is the first multiboot module; QEMU separates modules with commas.
         "-initrd",
-        _qemu_value(host.get("config")),
+        _qemu_value(config),
         "-m",
         host.get("memory"),
         "-vga",
         "none",
         "-nographic",
     ]
-    for driver, _, device in _units(plan["devices"], "net"):
-        model = _QEMU_NICS.get(driver)
+    slots = attachment_order(plan)
+    scsi: list[str] = []
+    for slot in slots:
+        ident = QEMU_ID_PREFIX + slot.name
+        model = (_QEMU_NICS if slot.kind == "net" else _QEMU_DISKS).get(slot.driver or "")
         if model is None:
-            raise ConflictError(
-                f"net device {device['name']!r}: QEMU has no NIC for the {driver} driver "
-                f"(known: {', '.join(_QEMU_NICS)})",
-                pointer=device["pointer"],
-            )
-        name = device["name"]
-        tap = _qemu_value(host.get(f"tap.{name}"))
-        argv += [
-            "-netdev",
-            f"tap,id={name},ifname={tap},script=no,downscript=no",
-            "-device",
-            f"{model},netdev={name}",
-        ]
-    argv += _qemu_drives(plan, host, notes)
+            problems.append(_no_qemu_model(slot))
+        elif slot.kind == "net":
+            tap = _qemu_value(host.get(f"tap.{slot.name}"))
+            argv += [
+                "-netdev",
+                f"tap,id={ident},ifname={tap},script=no,downscript=no",
+                "-device",
+                f"{model},netdev={ident}",
+            ]
+        else:
+            drive = f"if=none,id={ident},file={_qemu_value(host.get(f'disk.{slot.name}'))}"
+            if slot.driver == "ld":
+                argv += ["-drive", f"{drive},format=raw", "-device", f"{model},drive={ident}"]
+            else:  # after every virtio device: its controller is one Solo5 does not count
+                scsi += ["-drive", f"{drive},format=raw", "-device", f"{model},drive={ident}"]
+                scsi[-1] += f",bus={QEMU_ID_PREFIX}scsi.0"
+    if scsi:
+        argv += ["-device", f"virtio-scsi-pci,id={QEMU_ID_PREFIX}scsi", *scsi]
+    # The unikernel's own arguments: a Solo5 virtio kernel reads them from the multiboot
+    # command line; rumprun, given its config as a module, does not read it.
+    words, word_problems = _boot_words(plan, "qemu-args")
+    problems += word_problems
+    if words:
+        argv += ["-append", " ".join(words)]
+    raise_all(problems)
+    notes = _filler_notes(slots, "a device is attached")
     return Emitted(shlex.join(argv) + "\n", tuple(notes + host.notes()))
 
 
-def _qemu_drives(plan: Mapping[str, Any], host: _Host, notes: list[str]) -> list[str]:
-    args: list[str] = []
-    by_driver: dict[str, dict[int, Mapping[str, Any]]] = {}
-    for driver, unit, device in _units(plan["devices"], "block"):
-        if driver not in ("ld", "sd", "cd"):
-            raise ConflictError(
-                f"block device {device['name']!r}: QEMU has no disk for the {driver} driver "
-                "(known: ld, sd, cd)",
-                pointer=device["pointer"],
+def _no_qemu_model(slot: Slot) -> ConflictError:
+    if slot.driver is None:
+        return ConflictError(
+            f"device {slot.name!r} has no unit number, so no attachment order for it",
+            pointer=slot.pointer,
+        )
+    if slot.kind == "net":
+        return ConflictError(
+            f"net device {slot.name!r}: QEMU has no NIC for the {slot.driver} driver "
+            f"(known: {', '.join(_QEMU_NICS)})",
+            pointer=slot.pointer,
+        )
+    return ConflictError(
+        f"block device {slot.name!r}: QEMU has no disk for the {slot.driver} driver "
+        f"(known: {', '.join(_QEMU_DISKS)})",
+        pointer=slot.pointer,
+    )
+
+
+def _multiboot_path(host: _Host, key: str, why: str, problems: list[BakeplanError]) -> str:
+    value = host.get(key)
+    if key in host.values and " " in value:
+        problems.append(
+            UsageError(
+                f"--host {key}={value!r}: a path with a space cannot be passed: {why}",
+                hint=f"give --host {key} a path without spaces (a link to the file will do)",
             )
-        by_driver.setdefault(driver, {})[unit] = device
-    ld = by_driver.get("ld", {})
-    for unit in range(max(ld) + 1 if ld else 0):
-        # The n-th virtio disk becomes ld<n>, so a missing unit still needs a disk.
-        if unit not in ld:
-            notes.append(
-                f"ld{unit} is not in the plan; a disk is attached in its place so that the "
-                "later virtio disks keep their numbers"
-            )
-        image = _qemu_value(host.get(f"disk.ld{unit}"))
-        args += ["-drive", f"if=virtio,file={image},format=raw"]
-    scsi = [(d, u) for d in ("sd", "cd") for u in sorted(by_driver.get(d, {}))]
-    if scsi:
-        args += ["-device", "virtio-scsi-pci,id=scsi0"]
-    for driver, unit in scsi:
-        name = f"{driver}{unit}"
-        image = _qemu_value(host.get(f"disk.{name}"))
-        kind = "scsi-hd" if driver == "sd" else "scsi-cd"
-        args += [
-            "-drive",
-            f"if=none,id={name},file={image},format=raw",
-            "-device",
-            f"{kind},drive={name},bus=scsi0.0",
-        ]
-    return args
+        )
+    return value
 
 
 def _xl_string(text: str) -> str:
@@ -346,7 +505,7 @@ def manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
     seen: set[str] = set()
     for index, device in enumerate(devices):
         name = device.get("name") if isinstance(device, dict) else None
-        if not isinstance(name, str) or not SOLO5_NAME.match(name):
+        if not isinstance(name, str) or not SOLO5_NAME.fullmatch(name):
             problems.append(f"devices[{index}]: name {name!r} must be 1 to 67 letters and digits")
         elif name in seen:
             problems.append(f"devices[{index}]: name {name!r} is used twice")
@@ -358,32 +517,97 @@ def manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _solo5_manifest(plan: Mapping[str, Any], host: _Host) -> Emitted:
-    del host
-    entries = []
-    problems: list[ConflictError] = []
-    for device in plan["devices"]:
-        kind = SOLO5_TYPES.get(device["kind"])
-        if kind is None:
+def solo5_devices(plan: Mapping[str, Any], fmt: str) -> list[Slot]:
+    """The devices a Solo5 unikernel of this plan declares, in its manifest's order (the
+    QEMU line's, see ``attachment_order``); what Solo5 cannot bind is refused."""
+    problems: list[BakeplanError] = [
+        ConflictError(
+            f"--emit {fmt}: device {device['name']!r} is of kind {device['kind']!r}; Solo5 "
+            "knows net and block devices only",
+            pointer=device["pointer"],
+        )
+        for device in plan["devices"]
+        if device["kind"] not in SOLO5_TYPES
+    ]
+    slots = attachment_order(plan)
+    for slot in slots:
+        why = _SOLO5_UNDRIVEN.get(slot.driver or "")
+        if why is not None:
             problems.append(
                 ConflictError(
-                    f"device {device['name']!r} is of kind {device['kind']!r}; Solo5 knows "
-                    "net and block devices only",
-                    pointer=device["pointer"],
+                    f"--emit {fmt}: {slot.kind} device {slot.name!r} is {why}; the manifest "
+                    "is the same for every Solo5 target, so it cannot declare it",
+                    pointer=slot.pointer,
+                    hint="a Solo5 unikernel takes ld disks and vioif NICs (-b hw_virtio)",
                 )
             )
-            continue
-        entries.append({"name": device["name"], "type": kind})
-    manifest = {"type": "solo5.manifest", "version": 1, "devices": entries}
+    manifest = _manifest_of(slots)
     for problem in manifest_problems(manifest):
-        pointer = None
         index = re.match(r"devices\[(\d+)\]", problem)
-        if index is not None:
-            name = entries[int(index.group(1))]["name"]
-            pointer = next(d["pointer"] for d in plan["devices"] if d["name"] == name)
+        pointer = None if index is None else slots[int(index.group(1))].pointer
         problems.append(ConflictError(f"Solo5 manifest: {problem}", pointer=pointer))
     raise_all(problems)
-    return Emitted(json.dumps(manifest, indent=4) + "\n")
+    return slots
+
+
+def _manifest_of(slots: Iterable[Slot]) -> dict[str, Any]:
+    entries = [{"name": slot.name, "type": SOLO5_TYPES[slot.kind]} for slot in slots]
+    return {"type": "solo5.manifest", "version": 1, "devices": entries}
+
+
+def _solo5_manifest(plan: Mapping[str, Any], host: _Host) -> Emitted:
+    del host
+    slots = solo5_devices(plan, "solo5-manifest")
+    notes = _filler_notes(slots, "the manifest declares it, as QEMU attaches a device")
+    return Emitted(json.dumps(_manifest_of(slots), indent=4) + "\n", tuple(notes))
+
+
+def _tender_value(host: _Host, key: str, problems: list[BakeplanError], tender: str) -> str:
+    """A host value for a ``--net:`` or ``--block:`` option, refused (exit 2) when the
+    tender cannot take it: it reads the value up to the first white space."""
+    value = host.get(key)
+    if key not in host.values:
+        return value
+    option = "--block:NAME=PATH" if key.startswith("disk.") else "--net:NAME=TAP"
+    size = len(value.encode("utf-8"))
+    why = None
+    if not value:
+        why = f"{tender} takes no empty value in {option}"
+    elif _C_SPACE.intersection(value):
+        why = f"{tender} reads {option} up to the first white space"
+    elif key.startswith("disk.") and size >= _PATH_MAX:
+        why = f"{size} bytes; {tender} opens a path of at most {_PATH_MAX - 1}"
+    elif key.startswith("tap.") and size >= _IFNAMSIZ and not _TAP_FD.fullmatch(value):
+        why = f"{size} bytes; {tender} takes an interface name of at most {_IFNAMSIZ - 1} (or @FD)"
+    if why is not None:
+        problems.append(UsageError(f"--host {key}={value!r}: {why}"))
+    return value
+
+
+def _solo5_tender(tender: str) -> Callable[[Mapping[str, Any], _Host], Emitted]:
+    """The emitter of ``solo5-hvt`` or ``solo5-spt``: one option per manifest device by its
+    manifest name, ``--`` (a kernel path may start with a dash), the kernel, and the
+    unikernel's boot arguments, which are all the tender passes on after the kernel."""
+
+    def emit(plan: Mapping[str, Any], host: _Host) -> Emitted:
+        program = f"solo5-{tender}"
+        slots = solo5_devices(plan, program)
+        problems: list[BakeplanError] = []
+        argv = [program, f"--mem={host.get('memory')}"]
+        for slot in slots:
+            if slot.kind == "net":
+                value = _tender_value(host, f"tap.{slot.name}", problems, program)
+                argv.append(f"--net:{slot.name}={value}")
+            else:
+                value = _tender_value(host, f"disk.{slot.name}", problems, program)
+                argv.append(f"--block:{slot.name}={value}")
+        words, word_problems = _boot_words(plan, program)
+        raise_all(problems + word_problems)
+        argv += ["--", host.get("kernel"), *words]
+        notes = _filler_notes(slots, "the manifest declares it and it is attached")
+        return Emitted(shlex.join(argv) + "\n", tuple(notes + host.notes()))
+
+    return emit
 
 
 EMITTERS: dict[str, Callable[[Mapping[str, Any], _Host], Emitted]] = {
@@ -393,4 +617,6 @@ EMITTERS: dict[str, Callable[[Mapping[str, Any], _Host], Emitted]] = {
     "qemu-args": _qemu_args,
     "xl": _xl,
     "solo5-manifest": _solo5_manifest,
+    "solo5-hvt": _solo5_tender("hvt"),
+    "solo5-spt": _solo5_tender("spt"),
 }

@@ -219,7 +219,7 @@ def discover(
 
 
 ENTRY_POINT_GROUP = "bakeplan.delegates"
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")  # fullmatch: "$" passes "a\n"
 
 
 def package_entries() -> tuple[Entry, ...]:
@@ -235,7 +235,7 @@ def package_entries() -> tuple[Entry, ...]:
     site = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     found: dict[str, Entry] = {}
     for point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
-        if not _NAME.match(point.name) or point.name == BUILTIN or point.name in found:
+        if not _NAME.fullmatch(point.name) or point.name == BUILTIN or point.name in found:
             continue
         dist = point.dist
         command = [sys.executable, "-m", "orchestrator.sdk"]

@@ -27,7 +27,8 @@ MULTIBOOT_SIZE = 4096
 MODULE_LIMIT = MULTIBOOT_SIZE - 1
 CMDLINE_LIMIT = MULTIBOOT_SIZE
 # A block device node as rumprun's mount code takes it: disk name, then partition letter.
-_DISK = re.compile(r"^/dev/(?P<disk>[a-z]+[0-9]+)[a-p]?$")
+# Matched whole (fullmatch): "$" would let "/dev/ld0a\n" through.
+_DISK = re.compile(r"/dev/(?P<disk>[a-z]+[0-9]+)[a-p]?")
 
 
 class LayerError(Exception):
@@ -91,7 +92,7 @@ def devices(document: Mapping[str, Any]) -> Iterator[Device]:
     for mountpoint, mount in (document.get("mount") or {}).items():
         if mount.get("source") != "blk":
             continue
-        match = _DISK.match(mount.get("path", ""))
+        match = _DISK.fullmatch(mount.get("path", ""))
         if match is None or match["disk"] in seen:
             continue
         seen.add(match["disk"])
@@ -284,7 +285,7 @@ def _mount_device_problems(
         path = mount.get("path")
         if not isinstance(path, str) or _blk_provides(blk, path):
             continue
-        match = _DISK.match(path)
+        match = _DISK.fullmatch(path)
         disk = match["disk"] if match else None
         if disk is not None and disk in provided and disk not in _disk_names(document):
             continue  # a delegate's own block device
