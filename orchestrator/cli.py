@@ -384,7 +384,10 @@ def _validate(args: argparse.Namespace) -> int:
     options = _options(args)
     prepared = pipeline.validate(options)
     runs = ", ".join(f"{r.delegate} at {pointer_text(r.pointer)}" for r in prepared.routing.runs)
-    sys.stderr.write(f"bakeplan: {options.config}: valid for {prepared.bake.name} ({runs})\n")
+    sys.stderr.write(
+        f"bakeplan: {options.config}: valid for {prepared.bake.name} and rumprun "
+        f"{options.dialect} ({runs})\n"
+    )
     return 0
 
 

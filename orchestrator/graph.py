@@ -60,7 +60,7 @@ def dot(prepared: Prepared, results: Sequence[Result], plan: Mapping[str, Any]) 
     libs = plan["bake"]["libs"]
     outputs = [
         _node("libs", label=f"bake.libs ({len(libs)} libraries)"),
-        _node("runtime", label="runtime config"),
+        _node("runtime", label=f"runtime config (rumprun {plan['runtime']['dialect']})"),
         *(
             _node(f"device:{d['name']}", label=f"{d['name']} ({d['kind']})")
             for d in plan["devices"]

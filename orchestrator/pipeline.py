@@ -58,8 +58,8 @@ class Options:
     bake_confs: tuple[str, ...] = ()
     # The binaries rumprun-bake will bake (--bin), for checking rc[].bin; empty: unknown.
     binaries: tuple[str, ...] = ()
-    # Consult and fill the response cache (off with --no-cache; describe answers are
-    # cached regardless, being the delegate's identity rather than its work).
+    # Consult and fill the response cache, describe answers included (off with
+    # --no-cache: every delegate is asked and runs, and nothing is kept).
     use_cache: bool = True
     # Say on stderr why the response cache was not used (--verbose).
     verbose: bool = False
@@ -170,6 +170,7 @@ def execute(
         [(entries[n], prepared.commands[n], p) for n, p in first_pointer.items()],
         jobs=options.jobs,
         timeout=options.timeout,
+        use_cache=options.use_cache,
     )
     responses = None
     if options.use_cache:
@@ -330,6 +331,7 @@ def dry_run(options: Options) -> dict[str, Any]:
         }
         for need in rumprun.requirements(residual)
     ]
+    runtime = convert(residual, options.dialect, options.binaries)
     return {
         "dry_run": True,
         "config": prepared.config.source,
@@ -343,5 +345,14 @@ def dry_run(options: Options) -> dict[str, Any]:
             "description": prepared.bake.description,
             "libs": list(prepared.bake.libs),
             "rules": rules,
+        },
+        # Which rumprun reads the runtime config, and what of the parts it keeps it
+        # cannot say (before any delegate has answered).
+        "runtime": {
+            "dialect": options.dialect,
+            "refused": [
+                {"pointer": p.pointer or "", "message": p.message}
+                for p in (runtime if isinstance(runtime, list) else ())
+            ],
         },
     }

@@ -196,6 +196,19 @@ def _run_panel(run: Mapping[str, Any], styles: Mapping[str, str], verbose: bool)
     )
 
 
+def _runtime(preview: Mapping[str, Any]) -> RenderableType:
+    """Which rumprun reads the runtime config, and what of it that rumprun cannot say."""
+    runtime = preview.get("runtime") or {"dialect": "spec", "refused": []}
+    head = Text.assemble(("runtime config ", "bold"), f"for rumprun {runtime['dialect']}")
+    if not runtime["refused"]:
+        return Text.assemble(head, ": it can say every part rumprun keeps")
+    lines = [Text.assemble(head, Text(" cannot say:", style="bold red"))]
+    lines.extend(
+        Text(f"  {pointer_text(r['pointer'])}: {r['message']}") for r in runtime["refused"]
+    )
+    return Group(*lines)
+
+
 def _bake(preview: Mapping[str, Any]) -> RenderableType:
     bake = preview["bake"]
     head = Text.assemble(
@@ -227,6 +240,7 @@ def _bake(preview: Mapping[str, Any]) -> RenderableType:
     parts: list[RenderableType] = [head, Text(f"{len(bake['libs'])} libraries:"), libs]
     parts.append(rules if bake["rules"] else Text("no rules apply to the parts rumprun keeps"))
     parts.append(note)
+    parts.append(_runtime(preview))
     return Group(*parts)
 
 
