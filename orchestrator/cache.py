@@ -1,11 +1,18 @@
 """The response cache: a delegate's exact answer bytes, filed by what was asked of what.
 
-A delegate's answer may be reused when its registry entry says ``"cache": true`` or its
-``describe`` answer says ``"pure": true`` (issue 7).  The key is the SHA-256 of the
-executable's content digest (``digest.command_digest``: its bytes, its arguments and
-the files they name), the full resolved argv, the values of the variables its entry
-passes through, and the exact request bytes; so a changed fragment, argv, environment
-or executable is simply another key.
+Two kinds of answers are kept here, in one verified and bounded store:
+
+* ``describe`` answers, for every delegate: who it is does not change while its code
+  does not, so a warm plan asks nothing;
+* ``configure`` answers, for a delegate whose registry entry says ``"cache": true`` or
+  whose ``describe`` answer says ``"pure": true``.
+
+The key (``entry_key``) is the SHA-256 of the command's digest (``digest.command_digest``:
+the executable's bytes, its arguments and the files they name, the files of the Python
+distribution whose code runs, the entry's ``inputs``), the full resolved argv, the
+values of the variables the entry passes through, and the exact request bytes; so a
+changed fragment, argv, environment, executable or code is simply another key.
+``--no-cache`` neither reads nor writes either kind.
 
 Entries live flat under ``$XDG_CACHE_HOME/bakeplan/responses/`` (``~/.cache`` when
 unset), one file per key: a header line ``bakeplan-response/1 KEY SHA256 LENGTH`` and
@@ -24,8 +31,8 @@ ledger right again, whatever crashes or races left it at.
 
 A cache that cannot be read or written (a read-only folder, a full disk) is only slower:
 nothing on a plan's path raises, and the reason goes to ``note`` (shown with
-``--verbose``).  ``clear`` (``bakeplan cache clear``) empties this cache and the
-describe cache.
+``--verbose``).  ``clear`` (``bakeplan cache clear``) empties it, and removes the
+separate describe folder earlier versions kept.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from pathlib import Path
 from orchestrator import digest
 from orchestrator.errors import InputError
 from orchestrator.output import write_atomic
-from orchestrator.registry import cache_home
+from orchestrator.registry import Entry, cache_home
 
 FORMAT = "bakeplan-response/1"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -93,14 +100,17 @@ def key_of(
     *,
     passed: Mapping[str, str | None] | None = None,
     extra: str = "",
+    inputs: Sequence[str] = (),
+    folder: str | Path | None = None,
 ) -> str:
     """The key of ``request`` sent to the resolved ``argv``; ``OSError`` when the
     executable cannot be read.  ``passed`` holds the values of the variables the entry
-    passes through (None when unset): they reach the delegate, so they are input too."""
+    passes through (None when unset): they reach the delegate, so they are input too.
+    ``inputs`` (relative to ``folder``) are the entry's further files."""
     head = json.dumps(
         [
             FORMAT,
-            digest.command_digest(argv, extra=extra),
+            digest.command_digest(argv, extra=extra, inputs=inputs, folder=folder),
             list(argv),
             sorted((passed or {}).items()),
         ],
@@ -110,6 +120,20 @@ def key_of(
     # json.dumps writes no raw newline, so the request bytes after it cannot be
     # mistaken for part of the head.
     return hashlib.sha256(head.encode("utf-8") + b"\n" + request).hexdigest()
+
+
+def entry_key(entry: Entry, argv: Sequence[str], request: bytes, env: Mapping[str, str]) -> str:
+    """The key of ``request`` sent to ``entry`` run as the resolved ``argv`` with the
+    environment ``env``: its command's code, its ``inputs``, the values of the variables
+    it passes through, and the request's bytes (``OSError``: unreadable executable)."""
+    return key_of(
+        argv,
+        request,
+        passed={name: env.get(name) for name in entry.env},
+        extra=entry.package,
+        inputs=entry.inputs,
+        folder=entry.folder,
+    )
 
 
 def encoded(key: str, answer: bytes) -> bytes:
@@ -152,16 +176,9 @@ class Responses:
         """Whether ``delegate``'s answers are looked up and kept."""
         return delegate in self.delegates
 
-    def key(
-        self,
-        argv: Sequence[str],
-        request: bytes,
-        *,
-        passed: Mapping[str, str | None] | None = None,
-        extra: str = "",
-    ) -> str:
-        """``key_of``, for callers that hold the cache but do not import this module."""
-        return key_of(argv, request, passed=passed, extra=extra)
+    def key(self, entry: Entry, argv: Sequence[str], request: bytes, env: Mapping[str, str]) -> str:
+        """``entry_key``, for callers that hold the cache but do not import this module."""
+        return entry_key(entry, argv, request, env)
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}{SUFFIX}"
@@ -315,48 +332,52 @@ class Cleared:
 
 
 def clear(environ: Mapping[str, str] | None = None) -> tuple[Cleared, ...]:
-    """Remove the response cache and the describe cache; say what each held.
+    """Empty the store (describe and configure answers alike) and remove the separate
+    describe folder earlier versions kept; say what each held.
 
     Both folders are flat.  Files another bakeplan removes meanwhile are no failure;
     ``InputError`` (exit 2) when a file or a folder stays because it cannot be removed.
     """
     base = cache_home(environ)
-    cleared = []
-    for what, where in (("responses", base / "responses"), ("describe answers", base / "describe")):
-        files = size = 0
-        problems: list[str] = []
+    folders = [("answers", base / "responses")]
+    if (base / "describe").exists():
+        # Where describe answers were kept before they joined the one store.
+        folders.append(("earlier describe answers", base / "describe"))
+    return tuple(_clear_folder(what, where) for what, where in folders)
+
+
+def _clear_folder(what: str, where: Path) -> Cleared:
+    files = size = 0
+    problems: list[str] = []
+    try:
+        with os.scandir(where) as scan:
+            items = list(scan)
+    except FileNotFoundError:
+        items = []
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} cache: {exc.strerror}", file=str(where)) from None
+    for item in items:
         try:
-            with os.scandir(where) as scan:
-                items = list(scan)
+            length = item.stat(follow_symlinks=False).st_size
+            if item.is_dir(follow_symlinks=False):
+                shutil.rmtree(item.path)
+            else:
+                Path(item.path).unlink()
         except FileNotFoundError:
-            items = []
+            continue
         except OSError as exc:
-            raise InputError(
-                f"cannot read the {what} cache: {exc.strerror}", file=str(where)
-            ) from None
-        for item in items:
-            try:
-                length = item.stat(follow_symlinks=False).st_size
-                if item.is_dir(follow_symlinks=False):
-                    shutil.rmtree(item.path)
-                else:
-                    Path(item.path).unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                problems.append(f"{item.path}: {exc.strerror}")
-                continue
-            # The ledger and half-written files are bookkeeping, not answers.
-            if item.name != LEDGER and not item.name.endswith(".tmp"):
-                files += 1
-                size += length
-        try:
-            where.rmdir()
-        except OSError as exc:
-            # Absent, or refilled by a bakeplan running meanwhile: both are fine.
-            if not problems and exc.errno not in (errno.ENOENT, errno.ENOTEMPTY):
-                problems.append(f"{where}: {exc.strerror}")
-        if problems:
-            raise InputError(f"cannot remove the {what} cache", file=str(where), detail=problems)
-        cleared.append(Cleared(what=what, folder=where, files=files, size=size))
-    return tuple(cleared)
+            problems.append(f"{item.path}: {exc.strerror}")
+            continue
+        # The ledger and half-written files are bookkeeping, not answers.
+        if item.name != LEDGER and not item.name.endswith(".tmp"):
+            files += 1
+            size += length
+    try:
+        where.rmdir()
+    except OSError as exc:
+        # Absent, or refilled by a bakeplan running meanwhile: both are fine.
+        if not problems and exc.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+            problems.append(f"{where}: {exc.strerror}")
+    if problems:
+        raise InputError(f"cannot remove the {what} cache", file=str(where), detail=problems)
+    return Cleared(what=what, folder=where, files=files, size=size)

@@ -6,11 +6,13 @@ Before any ``configure``, bakeplan asks every external delegate of the plan ``de
 each fragment before the delegate sees it, and a violation is reported at the config's
 file:line:col like any other schema violation.
 
-Answers are keyed by ``digest.command_digest`` (the executable's bytes, its arguments
-and the files they name), kept in memory for the process and on disk under
-``$XDG_CACHE_HOME/bakeplan/describe/`` so that the next run does not ask again; a
-changed executable has another key and is asked afresh.  The built-in rumprun layer is
-never asked: it is part of bakeplan.
+Answers are kept in memory for the process and in the response cache's store (``cache``:
+verified entries, a bounded size) so that the next run does not ask again, under the
+same key a ``configure`` answer would have (``cache.entry_key``: the command's bytes, the
+code of a Python delegate's distribution, the entry's ``inputs``, the variables it is
+passed), for the describe request; a changed delegate has another key and is asked
+afresh.  ``use_cache=False`` (``--no-cache``) neither reads nor keeps them.  The
+built-in rumprun layer is never asked: it is part of bakeplan.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator import digest, output, protocol, runner
+from orchestrator import protocol, runner
 from orchestrator.config import Config
 from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_all
 from orchestrator.mapper import thread_map
 from orchestrator.protocol import PROTOCOL, Description
-from orchestrator.registry import Entry, cache_home
+from orchestrator.registry import Entry
 from orchestrator.routing import Routing, Run, tokens_of, within
+
+if TYPE_CHECKING:
+    from orchestrator.cache import Responses
 
 __all__ = ["Described", "ask", "cache_folder", "describe_all", "fragment_checker"]
 
@@ -38,19 +43,34 @@ class Described:
     """A delegate's validated ``describe`` answer and where it came from."""
 
     delegate: str
-    key: str  # the command digest the answer is filed under
+    key: str  # the cache key the answer is filed under
     raw: bytes  # the exact answer bytes
     description: Description
-    source: str  # "asked", "memory" or "disk"
+    source: str  # "asked", "memory" or "cache"
 
 
 _lock = threading.Lock()
 _memory: dict[str, tuple[bytes, Description]] = {}
+_stores: dict[Path, Responses] = {}
 
 
 def cache_folder(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CACHE_HOME/bakeplan/describe`` (``~/.cache`` when unset)."""
-    return cache_home(environ) / "describe"
+    """Where describe answers are kept: the response cache's folder."""
+    from orchestrator import cache  # noqa: PLC0415
+
+    return cache.folder(environ)
+
+
+def _store() -> Responses:
+    """The store of this process's cache folder (one per folder: tests move it)."""
+    from orchestrator import cache  # noqa: PLC0415
+
+    where = cache.folder()
+    with _lock:
+        store = _stores.get(where)
+        if store is None:
+            store = _stores[where] = cache.responses(())
+    return store
 
 
 def _failure(
@@ -135,9 +155,15 @@ def schema_problem(schema: Any) -> str:
     return ""
 
 
+def _env(entry: Entry) -> dict[str, str]:
+    return runner.delegate_env(entry.env, protocol.environment(entry.name))
+
+
 def _key(entry: Entry, argv: Sequence[str], pointer: str | None) -> str:
+    from orchestrator import cache  # noqa: PLC0415
+
     try:
-        return digest.command_digest(argv, extra=entry.package)
+        return cache.entry_key(entry, argv, protocol.describe_request(), _env(entry))
     except OSError as exc:
         raise _failure(
             entry, argv, pointer, f"cannot read the executable: {exc.strerror}"
@@ -145,7 +171,8 @@ def _key(entry: Entry, argv: Sequence[str], pointer: str | None) -> str:
 
 
 def cached(entry: Entry, argv: Sequence[str], *, pointer: str | None = None) -> Described | None:
-    """The describe answer kept for this executable (in memory, then on disk), if any."""
+    """The describe answer kept for this delegate (in memory, then in the store), if any.
+    Starts no process."""
     key = _key(entry, argv, pointer)
     with _lock:
         known = _memory.get(key)
@@ -153,7 +180,16 @@ def cached(entry: Entry, argv: Sequence[str], *, pointer: str | None = None) -> 
         return Described(
             delegate=entry.name, key=key, raw=known[0], description=known[1], source="memory"
         )
-    return _read_disk(key, entry, argv, pointer)
+    raw = _store().get(key)
+    if raw is None:
+        return None
+    try:
+        description = validated(entry, argv, pointer, raw, filed=True)
+    except BakeplanError:
+        return None  # filed by a bakeplan that checked less: ask the delegate again
+    with _lock:
+        _memory[key] = (raw, description)
+    return Described(delegate=entry.name, key=key, raw=raw, description=description, source="cache")
 
 
 def ask(
@@ -175,8 +211,8 @@ def ask(
         known = cached(entry, argv, pointer=pointer)
         if known is not None:
             return known
-    key = _key(entry, argv, pointer)
-    env = runner.delegate_env(entry.env, protocol.environment(entry.name))
+    key = _key(entry, argv, pointer) if use_cache else ""
+    env = _env(entry)
     limits = runner.Limits(timeout=timeout or entry.timeout)
     try:
         outcome = runner.run(
@@ -189,35 +225,14 @@ def ask(
         message = error.message if error else f"failed: {outcome.status()}"
         raise _failure(entry, argv, pointer, message, outcome=outcome)
     description = validated(entry, argv, pointer, outcome.stdout, outcome)
-    with _lock:
-        _memory[key] = (outcome.stdout, description)
-    _write_disk(key, outcome.stdout)
+    if use_cache:
+        # Only a valid answer is kept, as for configure answers.
+        with _lock:
+            _memory[key] = (outcome.stdout, description)
+        _store().put(key, outcome.stdout)
     return Described(
         delegate=entry.name, key=key, raw=outcome.stdout, description=description, source="asked"
     )
-
-
-def _read_disk(
-    key: str, entry: Entry, argv: Sequence[str], pointer: str | None
-) -> Described | None:
-    try:
-        raw = (cache_folder() / f"{key}.json").read_bytes()
-        description = validated(entry, argv, pointer, raw, filed=True)
-    except (OSError, BakeplanError):
-        return None  # no entry, or a damaged one: ask the delegate again
-    with _lock:
-        _memory[key] = (raw, description)
-    return Described(delegate=entry.name, key=key, raw=raw, description=description, source="disk")
-
-
-def _write_disk(key: str, raw: bytes) -> None:
-    """File the answer atomically; a cache that cannot be written is only slower."""
-    folder = cache_folder()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    output.write_atomic(folder / f"{key}.json", raw, mode=0o644, on_error=lambda _error: None)
 
 
 def describe_all(
@@ -225,16 +240,18 @@ def describe_all(
     *,
     jobs: int = 8,
     timeout: float | None = None,
+    use_cache: bool = True,
 ) -> dict[str, Described]:
     """``describe`` for each ``(entry, argv, pointer)``, side by side; every failure is
-    reported together.  ``pointer`` is the first part of the config the delegate owns."""
+    reported together.  ``pointer`` is the first part of the config the delegate owns.
+    Without ``use_cache`` every delegate is asked and nothing is kept."""
     if not wanted:
         return {}
     # One executable under several names is asked once: the names share its answer.
-    names: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    names: dict[tuple[tuple[str, ...], str, tuple[str, ...], tuple[str, ...]], list[str]] = {}
     distinct: list[tuple[Entry, Sequence[str], str]] = []
     for entry, argv, pointer in wanted:
-        same = (tuple(argv), entry.package)
+        same = _same(entry, argv)
         if same not in names:
             names[same] = []
             distinct.append((entry, argv, pointer))
@@ -246,14 +263,19 @@ def describe_all(
         entry, argv, pointer = item
         try:
             # Only delegates whose answers were not kept come here: ask them directly.
-            return ask(
+            described = ask(
                 entry, argv, pointer=pointer, timeout=timeout, cancel=cancel, use_cache=False
             )
+            if use_cache:
+                _keep(entry, argv, pointer, described)
         except BakeplanError as error:
             return error
+        return described
 
     def known(item: tuple[Entry, Sequence[str], str]) -> Described | BakeplanError | None:
         entry, argv, pointer = item
+        if not use_cache:
+            return None
         try:
             return cached(entry, argv, pointer=pointer)
         except BakeplanError as error:
@@ -276,8 +298,23 @@ def describe_all(
         name: dataclasses.replace(d, delegate=name)
         for (entry, argv, _), d in zip(wanted, found, strict=True)
         if isinstance(d, Described)
-        for name in names[(tuple(argv), entry.package)]
+        for name in names[_same(entry, argv)]
     }
+
+
+def _same(
+    entry: Entry, argv: Sequence[str]
+) -> tuple[tuple[str, ...], str, tuple[str, ...], tuple[str, ...]]:
+    """What makes two entries the same delegate to ask: the names share its answer."""
+    return (tuple(argv), entry.package, entry.inputs, entry.env)
+
+
+def _keep(entry: Entry, argv: Sequence[str], pointer: str, described: Described) -> None:
+    """File an answer ``ask`` got without the cache (the caller checked for it first)."""
+    key = _key(entry, argv, pointer)
+    with _lock:
+        _memory[key] = (described.raw, described.description)
+    _store().put(key, described.raw)
 
 
 def _filled_by(routing: Routing, run: Run, pointer: str) -> Run | None:
@@ -334,3 +371,62 @@ def fragment_checker(
         raise_all(problems)
 
     return check
+
+
+def known_fragment_problems(
+    config: Config,
+    routing: Routing,
+    entries: Mapping[str, Entry],
+    commands: Mapping[str, Sequence[str]],
+) -> tuple[list[BakeplanError], list[str]]:
+    """For ``validate``, which starts no process: each fragment checked against the
+    ``fragment_schema`` of its delegate's describe answer when one is already kept, and
+    a note naming each delegate never described (its schema could not be applied).
+
+    A part an inner delegate will fill is not judged (its answer is not known yet), nor
+    is an object or array that holds such a part: what the inner delegate leaves there
+    may be what the schema wants.  What is reported is in the config as written, at its
+    file:line:col, exactly as ``plan`` reports it.
+    """
+    from orchestrator.routing import value_at  # noqa: PLC0415
+
+    problems: list[BakeplanError] = []
+    notes: list[str] = []
+    described: dict[str, Described | None] = {}
+    for run in routing.runs:
+        if run.builtin or run.delegate not in commands:
+            continue
+        if run.delegate not in described:
+            entry = entries[run.delegate]
+            try:
+                described[run.delegate] = cached(entry, commands[run.delegate], pointer=run.pointer)
+            except BakeplanError:
+                described[run.delegate] = None  # unreadable: plan will say why
+            if described[run.delegate] is None:
+                notes.append(
+                    f"delegate {run.delegate!r} has not been described yet, so its fragment "
+                    "schema was not applied (bakeplan plan asks it, then validate knows it)"
+                )
+        known = described[run.delegate]
+        if known is None or known.description.fragment_schema is None:
+            continue
+        from orchestrator import schemas  # noqa: PLC0415  (jsonschema only when needed)
+
+        inner = [routing.by_pointer[p].tokens for p in run.inner]
+        for v in schemas.violations_of(
+            known.description.fragment_schema,
+            value_at(config.data, run.tokens),
+            base_pointer=run.pointer,
+        ):
+            at = tokens_of(v.pointer)
+            if any(within(at, part) or within(part, at) for part in inner):
+                continue
+            expected = (f"expected: {v.expected}",) if v.expected else ()
+            problems.append(
+                config.error_at(
+                    v.pointer,
+                    f"{v.message} (the fragment schema of delegate {run.delegate!r})",
+                    detail=expected,
+                )
+            )
+    return problems, notes

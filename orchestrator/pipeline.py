@@ -259,6 +259,18 @@ def validate(options: Options) -> Prepared:
     runtime = convert(residual, options.dialect, options.binaries)
     if isinstance(runtime, list):
         problems.extend(runtime)
+    # Fragment schemas of the describe answers already kept: no process is started.
+    from orchestrator import handshake  # noqa: PLC0415
+
+    found, notes = handshake.known_fragment_problems(
+        prepared.config,
+        prepared.routing,
+        {e.name: e for e in prepared.registry.entries},
+        prepared.commands,
+    )
+    problems.extend(found)
+    for note in notes:
+        _note(f"bakeplan: validate: {note}\n")
     try:
         raise_all(problems)
     except BakeplanError as error:

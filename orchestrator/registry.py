@@ -45,6 +45,9 @@ class Entry:
     timeout: float = DEFAULT_TIMEOUT
     env: tuple[str, ...] = ()
     cache: bool = False
+    # Files or globs (relative to the registry file's folder) whose bytes enter the
+    # cache keys: what the delegate reads that its command does not show.
+    inputs: tuple[str, ...] = ()
     source: str = ""
     # For a delegate declared by an installed Python package (entry-point group
     # ``bakeplan.delegates``): "DIST VERSION"; empty for registry-file entries.
@@ -156,6 +159,7 @@ def load_file(path: str | Path) -> tuple[Entry, ...]:
                 timeout=float(item.get("timeout", DEFAULT_TIMEOUT)),
                 env=tuple(item.get("env", ())),
                 cache=bool(item.get("cache", False)),
+                inputs=tuple(item.get("inputs", ())),
                 source=str(path),
             )
         )

@@ -154,9 +154,7 @@ class Scheduler:
         key: str | None = None
         if responses is not None and responses.wants(run.delegate):
             try:
-                key = responses.key(
-                    argv, request, passed={n: env.get(n) for n in entry.env}, extra=entry.package
-                )
+                key = responses.key(entry, argv, request, env)
             except OSError:
                 key = None  # unreadable executable: running it reports why
             stored = responses.get(key) if key is not None else None

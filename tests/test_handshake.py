@@ -63,8 +63,11 @@ def test_describe_is_asked_once_per_executable_and_cached_on_disk(
     code, _, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
     assert code == 0, err
     assert (tmp_path / "describes").read_text() == "x"
-    cached = list((Path(os.environ["XDG_CACHE_HOME"]) / "bakeplan" / "describe").iterdir())
-    assert len(cached) == 1 and json.loads(cached[0].read_bytes()) == DESCRIBED
+    store = Path(os.environ["XDG_CACHE_HOME"]) / "bakeplan" / "responses"
+    cached = [p for p in store.iterdir() if p.suffix == ".answer"]
+    # One verified entry in the response cache's store: a header line, then the answer.
+    assert len(cached) == 1
+    assert json.loads(cached[0].read_bytes().partition(b"\n")[2]) == DESCRIBED
     # A second process finds the answer on disk and does not ask again.
     done = subprocess.run(
         [sys.executable, "-m", "orchestrator", "plan", str(HYBRID), "-r", str(reg)],
