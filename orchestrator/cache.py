@@ -191,8 +191,9 @@ class Responses:
             self._noted.add(message)
         self.note(message)
 
-    def get(self, key: str) -> bytes | None:
-        """The answer filed under ``key``, or None (absent, damaged, unreadable)."""
+    def get(self, key: str, *, touch: bool = True) -> bytes | None:
+        """The answer filed under ``key``, or None (absent, damaged, unreadable).
+        ``touch=False`` only looks (a dry run): the entry's age is left as it is."""
         path = self.path(key)
         try:
             with path.open("rb") as stream:
@@ -205,9 +206,10 @@ class Responses:
         answer = verified(data, key)
         if answer is None:
             return None
-        # Least recently *used*: a hit counts.  An entry evicted meanwhile is no loss.
-        with contextlib.suppress(OSError):
-            os.utime(path)
+        if touch:
+            # Least recently *used*: a hit counts.  An entry evicted meanwhile is no loss.
+            with contextlib.suppress(OSError):
+                os.utime(path)
         return answer
 
     def put(self, key: str, answer: bytes) -> None:

@@ -285,6 +285,23 @@ def _marked(run: Run, document: Any, routing: Routing) -> Any:
     return filled(run, document, marks)
 
 
+def _run_facts(
+    run: Run, entry: Entry | None, command: Sequence[str], request: bytes, use_cache: bool
+) -> dict[str, str]:
+    """A dry run's ``replay`` (a shell line giving the delegate exactly this request;
+    empty when inner answers complete it) and ``cache`` (``scheduler.cache_state``)."""
+    if run.builtin or entry is None or not command:
+        return {"replay": "", "cache": ""}
+    from orchestrator import protocol, runner, scheduler  # noqa: PLC0415
+
+    known = None if run.inner else request
+    env = runner.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
+    return {
+        "replay": scheduler.replay_command(entry, command, run.pointer, request) if known else "",
+        "cache": scheduler.cache_state(entry, command, known, env, use=use_cache),
+    }
+
+
 def dry_run(options: Options) -> dict[str, Any]:
     """What ``plan`` would do, without starting any delegate, as plain data.
 
@@ -328,6 +345,7 @@ def dry_run(options: Options) -> dict[str, Any]:
                     "request_sha256": None
                     if run.inner
                     else hashlib.sha256(request.encode()).hexdigest(),
+                    **_run_facts(run, entry, command, request.encode(), options.use_cache),
                 }
             )
     residual = without(prepared.config.data, routing.delegated())

@@ -34,6 +34,15 @@ BUILTIN_STYLE = "cyan"
 # the owner too, so nothing depends on seeing colour.
 PALETTE = ("magenta", "green", "yellow", "blue", "red", "bright_magenta", "bright_green")
 REQUEST_LINES = 24
+# What a dry run's cache state (``scheduler.cache_state``) means, for a person.
+CACHE_STATES = {
+    "hit": "hit: the answer is in the response cache, the delegate will not run",
+    "miss": "miss: the delegate runs, and its answer is kept",
+    "pending": "known once the inner runs answer (the request depends on them)",
+    "unknown": "unknown: the delegate was never described, so whether it is pure is not known",
+    "never": 'never: neither pure nor "cache": true, so it runs every time',
+    "off": "off (--no-cache): the delegate runs and nothing is kept",
+}
 TREE_CHILDREN = 12
 TREE_DEPTH = 6
 
@@ -162,6 +171,10 @@ def _order(preview: Mapping[str, Any], styles: Mapping[str, str]) -> Table:
     return table
 
 
+def _cache_style(state: str) -> str:
+    return {"hit": "green", "miss": "yellow"}.get(state, "dim")
+
+
 def _run_panel(run: Mapping[str, Any], styles: Mapping[str, str], verbose: bool) -> Panel:
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="bold")
@@ -171,6 +184,13 @@ def _run_panel(run: Mapping[str, Any], styles: Mapping[str, str], verbose: bool)
     else:
         facts.add_row("command", Text(run["shell"]))
         facts.add_row("registry", f"{run['registry']} (time limit {run['timeout']:g}s)")
+        cache = run.get("cache", "")
+        if cache:
+            facts.add_row("cache", Text(CACHE_STATES.get(cache, cache), style=_cache_style(cache)))
+        if run.get("replay"):
+            facts.add_row("replay", Text("the line below the box gives it this very request"))
+        elif run["inner"]:
+            facts.add_row("replay", Text("none until the inner runs answer", style="dim"))
     if run["inner"]:
         facts.add_row(
             "request",
@@ -269,6 +289,10 @@ def render_dry_run(preview: Mapping[str, Any], console: Console, *, verbose: boo
     console.print(_order(preview, styles))
     for run in preview["runs"]:
         console.print(_run_panel(run, styles, verbose))
+        if run.get("replay"):
+            # One line, never wrapped or cut: pasted into a shell, it sends the delegate
+            # the exact request bytes with exactly the environment bakeplan would give.
+            console.print(Text.assemble(("replay: ", "bold"), run["replay"]), soft_wrap=True)
     console.print()
     console.print(_bake(preview))
 

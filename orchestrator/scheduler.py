@@ -378,3 +378,49 @@ class Scheduler:
                 if not workers.pending:
                     return
                 finish(*workers.next_done())
+
+
+# -- what a run would do, for --dry-run --------------------------------------------------------
+
+
+def replay_command(entry: Entry, argv: Sequence[str], pointer: str, request: bytes) -> str:
+    """A shell line that gives ``argv`` exactly what bakeplan would: the request bytes on
+    stdin and only the variables a delegate gets (``env -i``).  The variables are named,
+    never their values, so a dry run prints no secret the entry passes through."""
+    import shlex  # noqa: PLC0415
+
+    names = sorted(runner.delegate_env(entry.env))
+    own = protocol.environment(entry.name, pointer)
+    assignments = [f'{name}="${name}"' for name in names if name not in own]
+    assignments += [f"{name}={shlex.quote(value)}" for name, value in sorted(own.items())]
+    text = request.decode("utf-8").removesuffix("\n")
+    return f"printf '%s\\n' {shlex.quote(text)} | env -i {' '.join(assignments)} {shlex.join(argv)}"
+
+
+def cache_state(
+    entry: Entry, argv: Sequence[str], request: bytes | None, env: Mapping[str, str], *, use: bool
+) -> str:
+    """Whether a run's answer would come from the response cache, without running it:
+    ``hit``, ``miss``, ``pending`` (inner answers complete the request, so its key is not
+    known yet), ``unknown`` (a delegate never described: whether it is pure is not
+    known), ``never`` (neither ``cache`` nor ``pure``) or ``off`` (``--no-cache``)."""
+    if not use:
+        return "off"
+    from orchestrator import cache, handshake  # noqa: PLC0415
+
+    if not entry.cache:
+        try:
+            described = handshake.cached(entry, argv)
+        except BakeplanError:
+            described = None
+        if described is None:
+            return "unknown"
+        if not described.description.pure:
+            return "never"
+    if request is None:
+        return "pending"
+    try:
+        key = cache.entry_key(entry, argv, request, env)
+    except OSError:
+        return "miss"
+    return "hit" if cache.responses(()).get(key, touch=False) is not None else "miss"

@@ -17,6 +17,14 @@ DESCRIPTION = json.dumps(
     {"protocol": "bakeplan/1", "name": "test", "version": "1", "protocols": ["bakeplan/1"]}
 )
 
+
+def description(name: str, **fields: object) -> dict[str, object]:
+    """A valid describe answer for ``name`` with ``fields`` (``pure``, ``examples``...)."""
+    return {"protocol": "bakeplan/1", "name": name, "version": "1", "protocols": ["bakeplan/1"]} | (
+        fields
+    )
+
+
 SH_DESCRIBE = (
     'if [ -z "${BAKEPLAN_POINTER-}" ]; then\n'
     f"  cat >/dev/null; echo '{DESCRIPTION}'; exit 0\n"

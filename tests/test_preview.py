@@ -39,12 +39,17 @@ def record(render: Callable[[Any], None], width: int = 100) -> str:
 
 def hybrid_preview(monkeypatch: pytest.MonkeyPatch, **options: Any) -> dict[str, Any]:
     monkeypatch.chdir(REPO)
+    # The replay line names the variables a delegate would get: the same on every machine.
+    for name in [n for n in os.environ if n.startswith("LC_")] + ["LANGUAGE", "TZ", "TMPDIR"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     data = pipeline.dry_run(
         pipeline.Options(config=HYBRID, registries=(HYBRID_REGISTRY,), **options)
     )
     for run in data["runs"]:  # the install folder differs from machine to machine
         run["command"] = [c.replace(BIN, "<bin>") for c in run["command"]]
         run["shell"] = run["shell"].replace(BIN, "<bin>")
+        run["replay"] = run["replay"].replace(BIN, "<bin>")
     return data
 
 
@@ -68,7 +73,10 @@ def test_dry_run_verbose_shows_whole_requests(monkeypatch: pytest.MonkeyPatch) -
 def test_narrow_terminal_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
     data = hybrid_preview(monkeypatch)
     text = record(lambda c: preview.render_dry_run(data, c), width=50)
-    assert max(len(line) for line in text.splitlines()) <= 50
+    # Every line but the replay, which is never broken so that it can be pasted whole.
+    lines = [line for line in text.splitlines() if not line.startswith("replay: ")]
+    assert max(len(line) for line in lines) <= 50
+    assert [line for line in text.splitlines() if line.startswith("replay: printf ")]
 
 
 def test_nested_claims_mark_inner_parts_and_order(
