@@ -28,12 +28,22 @@ DEFAULT_CONFIG = "hw_virtio"
 
 @dataclass(frozen=True)
 class BakeConfig:
-    """A public rumprun-bake config: its name, platform and final ``-l`` list."""
+    """A public rumprun-bake config: its name, platform and final ``-l`` list.
+
+    ``origins`` says, for each library, the configs it came through: the config itself,
+    then each ``assimilate``d one down to the one whose ``add`` brought it (``hw_virtio``,
+    ``_miconf``, ``_netinet`` for ``-lrumpnet_netinet``), first occurrence kept.
+    """
 
     name: str
     description: str
     platform: str
     libs: tuple[str, ...]
+    origins: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def origin(self, lib: str) -> tuple[str, ...]:
+        """The configs ``lib`` came through (empty when the config does not bring it)."""
+        return next((chain for word, chain in self.origins if word == lib), ())
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -48,9 +58,11 @@ class Directive:
     op: Literal["add", "remove"]
     args: tuple[str, ...]
     by: str
+    # The config part whose delegate asked for it ("" for the whole config).
+    pointer: str = ""
 
     def as_json(self) -> dict[str, object]:
-        return {"op": self.op, "args": list(self.args), "by": self.by}
+        return {"op": self.op, "args": list(self.args), "by": self.by, "pointer": self.pointer}
 
 
 def flag_of(component: str) -> str:
@@ -92,7 +104,8 @@ class ConfBook:
     """
 
     def __init__(self) -> None:
-        self._raw: dict[str, list[str]] = {}
+        # Each config's raw words, each with the configs it came through (see origins).
+        self._raw: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self._descr: dict[str, str] = {}
         # rumprun-bake keeps every definition's words but forgets names on ``nuke`` and
         # hides private names once their file is read; "known" is that visible set.
@@ -120,7 +133,7 @@ class ConfBook:
 
     def add(self, name: str, words: Sequence[str], where: tuple[str, int] | None = None) -> None:
         self._have(name, where)
-        self._raw[name].extend(words)
+        self._raw[name].extend((word, (name,)) for word in words)
 
     def assimilate(
         self, name: str, others: Sequence[str], where: tuple[str, int] | None = None
@@ -128,12 +141,12 @@ class ConfBook:
         self._have(name, where)
         for other in others:
             self._have(other, where)
-            self._raw[name].extend(self._raw[other])
+            self._raw[name].extend((word, (name, *chain)) for word, chain in self._raw[other])
 
     def remove(self, name: str, words: Sequence[str], where: tuple[str, int] | None = None) -> None:
         self._have(name, where)
         dropped = set(words)
-        self._raw[name] = [w for w in self._raw[name] if w not in dropped]
+        self._raw[name] = [item for item in self._raw[name] if item[0] not in dropped]
 
     def nuke(self, name: str, where: tuple[str, int] | None = None) -> None:
         self._have(name, where)
@@ -157,11 +170,15 @@ class ConfBook:
             raise InputError(
                 f"unknown bake config {name!r}; known: {', '.join(self._known)}", hint=hint
             )
+        first: dict[str, tuple[str, ...]] = {}
+        for word, chain in self._raw[wanted]:
+            first.setdefault(word, chain)
         return BakeConfig(
             name=wanted,
             description=self._descr[wanted],
             platform=wanted.split("_", 1)[0],
-            libs=uniq(self._raw[wanted]),
+            libs=tuple(first),
+            origins=tuple(first.items()),
         )
 
 

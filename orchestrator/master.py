@@ -59,6 +59,8 @@ ETFS_PREFIX = "blkfront:"
 SPEC_HINT = "--rumprun spec plans for the configuration specification's parser, which reads it"
 
 Member = tuple[str, Any]
+# A member with the pointer of the config part it says (its provenance).
+_Sourced = tuple[str, Any, str]
 
 _SIZE = re.compile(r"(?P<number>[0-9]+)(?P<unit>[kKmMgG]?)")
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -148,6 +150,8 @@ class Converted:
 
     members: tuple[Member, ...]
     notes: tuple[str, ...] = ()
+    # Per member, the pointer of the specification-dialect part it says.
+    sources: tuple[str, ...] = ()
 
     def as_json(self) -> list[list[Any]]:
         """The members as the plan keeps them: ``[key, value]`` pairs, in order."""
@@ -208,7 +212,7 @@ def to_master(config: Mapping[str, Any], binaries: Sequence[str] = ()) -> Conver
     refusals = _Refusals([])
     refusals.text(config)
     notes: list[str] = []
-    members: list[Member] = []
+    members: list[_Sourced] = []
     for key in config:
         if key not in ("rc", "env", "blk", "mount", "net", "netbsd"):
             refusals.add(
@@ -218,19 +222,23 @@ def to_master(config: Mapping[str, Any], binaries: Sequence[str] = ()) -> Conver
             )
     members.extend(_programs(config.get("rc"), binaries, refusals, notes))
     for name, value in (config.get("env") or {}).items():
-        members.append(("env", env_to_master(name, value)))
+        members.append(("env", env_to_master(name, value), pointer_of(["env", name])))
     members.extend(_netbsd(config.get("netbsd") or {}, refusals))
-    members.extend(("blk", entry) for entry in _disks(config, refusals))
+    members.extend(("blk", entry, where) for entry, where in _disks(config, refusals))
     net = _net(config.get("net") or {}, refusals)
     if net is not None:
-        members.append(("net", net))
+        members.append(("net", net, pointer_of(["net", "interfaces", net["if"]])))
     raise_all(refusals.problems)
-    return Converted(tuple(members), tuple(notes))
+    return Converted(
+        tuple((key, value) for key, value, _ in members),
+        tuple(notes),
+        tuple(where for _, _, where in members),
+    )
 
 
 def _programs(
     rc: Any, binaries: Sequence[str], refusals: _Refusals, notes: list[str]
-) -> Iterator[Member]:
+) -> Iterator[_Sourced]:
     baked = [baked_name(b) for b in binaries]
     if rc is None:
         if not baked:
@@ -241,7 +249,7 @@ def _programs(
             )
             return
         # The specification's default: each baked binary, in bake order, as argv [bin].
-        yield "rc_TESTING", [argv_to_master([name]) for name in baked]
+        yield "rc_TESTING", [argv_to_master([name]) for name in baked], ""
         return
     entries = []
     for index, entry in enumerate(rc):
@@ -281,14 +289,14 @@ def _programs(
             f"{order} (give --bin to have it checked)"
         )
     if entries:
-        yield "rc_TESTING", entries
+        yield "rc_TESTING", entries, "/rc"
 
 
-def _netbsd(netbsd: Mapping[str, Any], refusals: _Refusals) -> Iterator[Member]:
+def _netbsd(netbsd: Mapping[str, Any], refusals: _Refusals) -> Iterator[_Sourced]:
     for node, value in (netbsd.get("sysctl") or {}).items():
         where = pointer_of(["netbsd", "sysctl", node])
         if node == HOSTNAME_SYSCTL and isinstance(value, str):
-            yield "hostname", value
+            yield "hostname", value, where
         else:
             refusals.add(where, f"master sets no sysctl but the host name ({HOSTNAME_SYSCTL})")
 
@@ -301,9 +309,10 @@ def tmpfs_size(size: str) -> int:
     return int(match["number"]) * _SIZE_UNITS[match["unit"].lower()]
 
 
-def _disks(config: Mapping[str, Any], refusals: _Refusals) -> Iterator[dict[str, str]]:
+def _disks(config: Mapping[str, Any], refusals: _Refusals) -> Iterator[tuple[dict[str, str], str]]:
     """Master's ``blk`` entries: devices without a mount first (the specification sets up
-    ``blk`` before ``mount``), then one entry per mount, in mount order."""
+    ``blk`` before ``mount``), then one entry per mount, in mount order; each with the
+    pointer of the part it says."""
     blk: Mapping[str, Any] = config.get("blk") or {}
     mounts: Mapping[str, Any] = config.get("mount") or {}
     mounted_at: dict[str, str] = {}  # blk name -> its mountpoint
@@ -318,8 +327,8 @@ def _disks(config: Mapping[str, Any], refusals: _Refusals) -> Iterator[dict[str,
             )
         else:
             mounted_at[owner] = mountpoint
-    entries: list[tuple[str | None, dict[str, str]]] = [
-        (name, _device(name, device, refusals))
+    entries: list[tuple[str | None, dict[str, str], str]] = [
+        (name, _device(name, device, refusals), pointer_of(["blk", name]))
         for name, device in blk.items()
         if name not in mounted_at
     ]
@@ -338,10 +347,10 @@ def _disks(config: Mapping[str, Any], refusals: _Refusals) -> Iterator[dict[str,
         else:
             entry = {"source": "dev", "path": mount["path"], "fstype": "blk"}
         entry["mountpoint"] = mountpoint
-        entries.append((owner, entry))
-    _check_vnd_order([name for name, entry in entries if entry["source"] == "vnd"], refusals)
-    for _, entry in entries:
-        yield entry
+        entries.append((owner, entry, pointer_of(["mount", mountpoint])))
+    _check_vnd_order([name for name, entry, _ in entries if entry["source"] == "vnd"], refusals)
+    for _, entry, where in entries:
+        yield entry, where
 
 
 def _blk_of(blk: Mapping[str, Any], mount: Mapping[str, Any]) -> str | None:

@@ -29,14 +29,16 @@ def directives_of(results: Iterable[Result]) -> tuple[Directive, ...]:
     """Each run's ``add`` then ``remove``, in routing order, as rumprun-bake ``-m`` commands."""
     directives: list[Directive] = []
     for result in results:
-        answer = result.answer
+        answer, run = result.answer, result.run
         if answer.add:
             directives.append(
-                Directive("add", tuple(flag_of(c) for c in answer.add), result.run.delegate)
+                Directive("add", tuple(flag_of(c) for c in answer.add), run.delegate, run.pointer)
             )
         if answer.remove:
             directives.append(
-                Directive("remove", tuple(flag_of(c) for c in answer.remove), result.run.delegate)
+                Directive(
+                    "remove", tuple(flag_of(c) for c in answer.remove), run.delegate, run.pointer
+                )
             )
     return tuple(directives)
 
@@ -250,6 +252,23 @@ def assemble(
             for r in results
         ],
         "warnings": warnings,
+        "provenance": {
+            "libs": [{"lib": lib, "through": list(chain)} for lib, chain in bake.origins],
+            "runtime": runtime.provenance(),
+            "toolchains": [
+                {
+                    "toolchain": chain,
+                    "key": key,
+                    "value": value,
+                    "by": result.run.delegate,
+                    "pointer": result.run.pointer,
+                }
+                for result in results
+                for chain, args in sorted(result.answer.toolchain.items())
+                for key, values in sorted(args.items())
+                for value in values
+            ],
+        },
     }
 
 

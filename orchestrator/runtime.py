@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import BakeplanError, Problems
+from orchestrator.routing import pointer_of
 
 DIALECTS = ("master", "spec")
 DEFAULT_DIALECT = "master"
@@ -32,9 +33,17 @@ class Runtime:
     dialect: str
     config: Any  # spec: the object; master: a list of [key, value] pairs
     notes: tuple[str, ...] = ()
+    # master: per member, the pointer of the config part it says.
+    sources: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {"dialect": self.dialect, "config": self.config}
+
+    def provenance(self) -> list[dict[str, str]]:
+        """Each top-level part of ``config`` (its pointer there) and the config part it says."""
+        if self.dialect == "master":
+            return [{"path": f"/{i}", "from": where} for i, where in enumerate(self.sources)]
+        return [{"path": pointer_of([key]), "from": pointer_of([key])} for key in self.config]
 
     def text(self) -> str:
         return text(self.as_json())
@@ -55,7 +64,7 @@ def convert(
         return list(error.problems)
     except BakeplanError as error:
         return [error]
-    return Runtime("master", converted.as_json(), converted.notes)
+    return Runtime("master", converted.as_json(), converted.notes, converted.sources)
 
 
 def text(runtime: Mapping[str, Any]) -> str:

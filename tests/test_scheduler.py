@@ -383,9 +383,19 @@ def test_directives_and_libs_follow_routing_order() -> None:
     ]
     built = plan.assemble(HW, results, dialect="spec")
     assert built["bake"]["directives"] == [
-        {"op": "add", "args": ["-lrumpdev_bpf", "-lmirage_tcpip"], "by": "mirage"},
-        {"op": "remove", "args": ["-lrumpnet_netinet", "-lrumpnet_netinet6"], "by": "mirage"},
-        {"op": "add", "args": ["-lrumpnet_netinet", "-lzz"], "by": "extra"},
+        {
+            "op": "add",
+            "args": ["-lrumpdev_bpf", "-lmirage_tcpip"],
+            "by": "mirage",
+            "pointer": "/net",
+        },
+        {
+            "op": "remove",
+            "args": ["-lrumpnet_netinet", "-lrumpnet_netinet6"],
+            "by": "mirage",
+            "pointer": "/net",
+        },
+        {"op": "add", "args": ["-lrumpnet_netinet", "-lzz"], "by": "extra", "pointer": "/env"},
     ]
     # rumprun-bake: add appends, remove drops every occurrence, then first occurrences kept.
     base = [lib for lib in HW.libs if lib not in ("-lrumpnet_netinet", "-lrumpnet_netinet6")]
