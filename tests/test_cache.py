@@ -1,8 +1,9 @@
-"""The response cache (issue 7), end to end with real delegates that log every start: a
-warm re-plan starts nothing and differs from the cold plan only in ``cached``; every
-changed input misses; damaged entries are ignored and replaced; concurrent writers,
-readers and evictions never corrupt it; ``--no-cache`` and ``cache clear`` do what they
-say; and only successful answers of opted-in delegates are ever kept."""
+"""The response cache, end to end with real delegates that log every start: a warm
+re-plan starts nothing and is the cold plan's very bytes (``--timings`` says which
+answers came from the cache); every changed input misses; damaged entries are ignored
+and replaced; concurrent writers, readers and evictions never corrupt it; ``--no-cache``
+and ``cache clear`` do what they say; and only successful answers are ever kept, the
+configure answers of opted-in delegates and every delegate's describe answer."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ from helpers_exec import write_python
 from orchestrator import cache
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
+# The dialect whose residual these tests read; --timings reports each run's state.
+SPEC = ("--rumprun", "spec", "--timings")
+
+
+def plan(
+    capsys: pytest.CaptureFixture[str], config: Path, reg: Path, *more: str
+) -> tuple[int, str, str]:
+    """``bakeplan plan`` in this process, in the spec dialect, with ``--timings``."""
+    return run_main(capsys, "plan", *SPEC, str(config), "-r", str(reg), *more)
 
 
 def run_process(*argv: str) -> tuple[int, str, str]:
@@ -101,45 +111,60 @@ def responses_folder() -> Path:
     return cache.folder()
 
 
-def entries() -> list[Path]:
+def all_entries() -> list[Path]:
     return sorted(responses_folder().glob(f"*{cache.SUFFIX}"))
 
 
-def uncached(plan_text: str) -> str:
-    """The plan with every ``cached`` flag set false: what must not differ at all."""
-    return plan_text.replace('"cached": true', '"cached": false')
+def _answer(path: Path) -> bytes:
+    return path.read_bytes().partition(b"\n")[2]
 
 
-def cached_flags(plan_text: str) -> dict[str, bool]:
-    return {d["delegate"]: d["cached"] for d in json.loads(plan_text)["delegations"]}
+def entries() -> list[Path]:
+    """The configure answers kept (describe answers share the store; they name their
+    protocols, which no configure answer does)."""
+    return [p for p in all_entries() if b'"protocols"' not in _answer(p)]
+
+
+def describe_entries() -> list[Path]:
+    return [p for p in all_entries() if b'"protocols"' in _answer(p)]
+
+
+def cached_flags(timings: str) -> dict[str, bool]:
+    """Which runs ``--timings`` says were answered from the cache, by delegate."""
+    flags = {}
+    for line in timings.splitlines():
+        head, _, state = line.removeprefix("bakeplan: ").rpartition(": ")
+        if " at " in head and state.split(" ")[0] in ("cached", "done"):
+            flags[head.split(" at ")[0]] = state.startswith("cached")
+    return flags
 
 
 # -- hits ---------------------------------------------------------------------------------------
 
 
-def test_a_warm_plan_starts_no_process_and_differs_only_in_cached(
+def test_a_warm_plan_starts_no_process_and_is_the_cold_plans_bytes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], no_leftovers: Path
 ) -> None:
     reg = two_cached(tmp_path)
-    code, cold, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+    code, cold, err = plan(capsys, HYBRID, reg)
     assert code == 0, err
     assert sorted(starts(tmp_path)) == ["a configure", "a describe", "b configure", "b describe"]
-    assert cached_flags(cold) == {"a": False, "b": False, "rumprun": False}
+    assert cached_flags(err) == {"a": False, "b": False, "rumprun": False}
     assert len(entries()) == 2
-    # A new process: neither describe (its answer is on disk) nor configure runs.
-    code, warm, err = run_process("plan", str(HYBRID), "-r", str(reg))
+    assert len(describe_entries()) == 2
+    # A new process: neither describe (its answer is kept) nor configure runs.
+    code, warm, err = run_process("plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 0, err
-    assert err == ""
     assert len(starts(tmp_path)) == 4
-    assert cached_flags(warm) == {"a": True, "b": True, "rumprun": False}
-    assert warm != cold
-    assert uncached(warm) == cold  # byte for byte, digests included
+    assert cached_flags(err) == {"a": True, "b": True, "rumprun": False}
+    assert warm == cold  # byte for byte: the plan never says where an answer came from
+    assert "cached" not in warm
 
 
 def test_a_hit_is_shown_with_verbose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reg = two_cached(tmp_path)
-    assert run_main(capsys, "plan", str(HYBRID), "-r", str(reg))[0] == 0
-    code, _, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg), "--verbose")
+    assert plan(capsys, HYBRID, reg)[0] == 0
+    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "-v")
     assert code == 0
     assert "bakeplan: a at /env: cached in" in err
     assert "bakeplan: rumprun at (the whole config): done in" in err
@@ -158,34 +183,34 @@ def test_a_changed_fragment_argv_environment_or_executable_misses(
     entry = {"name": "a", "command": ["./a"], "claims": ["/env"], "cache": True, "env": ["MODE"]}
     reg = registry(tmp_path, entry)
 
-    def plan() -> dict[str, bool]:
+    def hit() -> bool:
         before = len(starts(tmp_path))
-        code, out, err = run_main(capsys, "plan", str(config), "-r", str(reg))
+        code, _, err = plan(capsys, config, reg)
         assert code == 0, err
         ran = [s for s in starts(tmp_path)[before:] if s.endswith("configure")]
-        assert bool(ran) is not cached_flags(out)["a"]
-        return cached_flags(out)
+        assert bool(ran) is not cached_flags(err)["a"]
+        return cached_flags(err)["a"]
 
-    assert plan()["a"] is False
-    assert plan()["a"] is True
+    assert hit() is False
+    assert hit() is True
     # Another fragment.
     document["env"]["TZ"] = "Europe/Paris"
     config.write_text(json.dumps(document))
-    assert plan()["a"] is False
-    assert plan()["a"] is True
+    assert hit() is False
+    assert hit() is True
     # Another argv.
     reg = registry(tmp_path, {**entry, "command": ["./a", "--verbose"]})
-    assert plan()["a"] is False
-    assert plan()["a"] is True
+    assert hit() is False
+    assert hit() is True
     # Another value of a variable the entry passes through.
     monkeypatch.setenv("MODE", "fast")
-    assert plan()["a"] is False
-    assert plan()["a"] is True
+    assert hit() is False
+    assert hit() is True
     # Another executable: the same path, other bytes.
     with (tmp_path / "a").open("a") as script:
         script.write("# changed\n")
-    assert plan()["a"] is False
-    assert plan()["a"] is True
+    assert hit() is False
+    assert hit() is True
     assert len(entries()) == 5
 
 
@@ -229,34 +254,35 @@ def test_a_damaged_entry_is_ignored_and_replaced(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any
 ) -> None:
     reg = two_cached(tmp_path)
-    code, cold, _ = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+    code, cold, _ = plan(capsys, HYBRID, reg)
     assert code == 0
     first, second = entries()
     good = first.read_bytes()
     first.write_bytes(damage(good, second.name.removesuffix(cache.SUFFIX)))
-    code, out, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+    code, out, err = plan(capsys, HYBRID, reg)
     assert code == 0, err
     # One delegate ran again and its fresh answer is the cold one; the other was a hit.
-    assert sorted(cached_flags(out).values()) == [False, False, True]
-    assert uncached(out) == cold
+    assert sorted(cached_flags(err).values()) == [False, False, True]
+    assert out == cold
     assert len([s for s in starts(tmp_path) if s.endswith("configure")]) == 3
     assert first.read_bytes() == good  # replaced by the fresh, identical answer
-    code, out, _ = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
-    assert cached_flags(out) == {"a": True, "b": True, "rumprun": False}
+    code, out, err = plan(capsys, HYBRID, reg)
+    assert cached_flags(err) == {"a": True, "b": True, "rumprun": False}
 
 
 def test_a_stored_answer_that_breaks_the_protocol_is_not_trusted(tmp_path: Path) -> None:
     """An entry whose header and digest are right but whose answer is not a valid answer
     (written by hand, or by a bakeplan that checked less) is a miss, not a plan."""
     reg = two_cached(tmp_path)
-    assert run_process("plan", str(HYBRID), "-r", str(reg))[0] == 0
-    for path in entries():
+    assert run_process("plan", *SPEC, str(HYBRID), "-r", str(reg))[0] == 0
+    for path in all_entries():  # describe answers too
         key = path.name.removesuffix(cache.SUFFIX)
         bad = b'{"protocol":"bakeplan/1","devices":"nope"}\n'
         path.write_bytes(cache.encoded(key, bad))
-    code, out, err = run_process("plan", str(HYBRID), "-r", str(reg))
+    code, _, err = run_process("plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 0, err
-    assert cached_flags(out) == {"a": False, "b": False, "rumprun": False}
+    assert cached_flags(err) == {"a": False, "b": False, "rumprun": False}
+    assert len(starts(tmp_path)) == 8  # each asked and run afresh
 
 
 # -- concurrency --------------------------------------------------------------------------------
@@ -266,28 +292,25 @@ def test_concurrent_plans_share_the_cache_without_corrupting_it(
     tmp_path: Path, no_leftovers: Path
 ) -> None:
     reg = two_cached(tmp_path)
+    argv = [sys.executable, "-m", "orchestrator", "plan", "--rumprun", "spec", str(HYBRID)]
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "plan", str(HYBRID), "-r", str(reg)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        subprocess.Popen([*argv, "-r", str(reg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(10)
     ]
     results = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 10, "\n".join(e.decode() for _, e in results)
-    assert len({uncached(out.decode()) for out, _ in results}) == 1
+    assert len({out for out, _ in results}) == 1
     assert all(err == b"" for _, err in results)
     assert len(entries()) == 2
-    for path in entries():
+    for path in all_entries():
         assert cache.verified(path.read_bytes(), path.name.removesuffix(cache.SUFFIX))
     assert not list(responses_folder().glob("*.tmp"))
     # And the next plan is served whole from what they left.
     before = len(starts(tmp_path))
-    code, out, _ = run_process("plan", str(HYBRID), "-r", str(reg))
+    code, out, _ = run_process("plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
     assert code == 0
     assert len(starts(tmp_path)) == before
-    assert uncached(out) == uncached(results[0][0].decode())
+    assert out == results[0][0].decode()
 
 
 def test_threads_writing_one_key_while_others_read_and_evict(tmp_path: Path) -> None:
@@ -391,15 +414,18 @@ def test_the_bound_comes_from_the_environment(
     # Zero bytes: nothing is kept, so every plan starts every delegate.
     monkeypatch.setenv(cache.MAX_BYTES_VAR, "0")
     for _ in range(2):
-        code, out, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+        code, _, err = plan(capsys, HYBRID, reg)
         assert code == 0, err
-        assert set(cached_flags(out).values()) == {False}
+        assert set(cached_flags(err).values()) == {False}
     assert len([s for s in starts(tmp_path) if s.endswith("configure")]) == 4
+    assert all_entries() == []  # not even a describe answer
     # A value that is not a number of bytes is a note with --verbose, never a failure.
     monkeypatch.setenv(cache.MAX_BYTES_VAR, "lots")
-    code, _, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
     assert (code, err) == (0, "")
-    code, _, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg), "--verbose")
+    code, _, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "--verbose"
+    )
     assert code == 0
     assert f"bakeplan: response cache: {cache.MAX_BYTES_VAR}='lots' is not a whole number" in err
 
@@ -412,16 +438,20 @@ def test_no_cache_starts_every_delegate_and_keeps_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     reg = two_cached(tmp_path)
-    code, _, err = run_main(capsys, command, str(HYBRID), "-r", str(reg), "--no-cache")
+    argv = (command, "--rumprun", "spec", str(HYBRID), "-r", str(reg), "--no-cache")
+    code, _, err = run_main(capsys, *argv)
     assert code == 0, err
-    assert not responses_folder().exists()
-    assert run_main(capsys, "plan", str(HYBRID), "-r", str(reg))[0] == 0  # now warm
+    assert not responses_folder().exists()  # no describe answer kept either
+    assert plan(capsys, HYBRID, reg)[0] == 0  # now warm
     configures = len([s for s in starts(tmp_path) if s.endswith("configure")])
-    code, out, err = run_main(capsys, command, str(HYBRID), "-r", str(reg), "--no-cache")
+    describes = len([s for s in starts(tmp_path) if s.endswith("describe")])
+    code, _, err = run_main(capsys, *argv, *(("--timings",) if command == "plan" else ()))
     assert code == 0, err
+    # Every delegate is asked describe and run again: a stale describe is never used.
     assert len([s for s in starts(tmp_path) if s.endswith("configure")]) == configures + 2
+    assert len([s for s in starts(tmp_path) if s.endswith("describe")]) == describes + 2
     if command == "plan":
-        assert set(cached_flags(out).values()) == {False}
+        assert set(cached_flags(err).values()) == {False}
 
 
 def test_cache_clear_empties_both_caches(
@@ -430,25 +460,25 @@ def test_cache_clear_empties_both_caches(
     base = Path(os.environ["XDG_CACHE_HOME"]) / "bakeplan"
     code, out, err = run_main(capsys, "cache", "clear")
     assert (code, out) == (0, "")
-    assert err == (
-        f"bakeplan: cache clear: no responses in {base / 'responses'}\n"
-        f"bakeplan: cache clear: no describe answers in {base / 'describe'}\n"
-    )
+    assert err == f"bakeplan: cache clear: no answers in {base / 'responses'}\n"
     reg = two_cached(tmp_path)
-    assert run_process("plan", str(HYBRID), "-r", str(reg))[0] == 0
-    sizes = sum(p.stat().st_size for p in entries())
+    assert run_process("plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))[0] == 0
+    sizes = sum(p.stat().st_size for p in all_entries())
+    # The folder an earlier bakeplan kept describe answers in goes too.
+    (base / "describe").mkdir()
+    (base / "describe" / "old.json").write_text("{}")
     code, out, err = run_main(capsys, "cache", "clear")
     assert (code, out) == (0, "")
-    assert f"removed 2 responses ({sizes} bytes) from {base / 'responses'}" in err
-    assert "removed 2 describe answers" in err
+    assert f"removed 4 answers ({sizes} bytes) from {base / 'responses'}" in err
+    assert f"removed 1 earlier describe answer (2 bytes) from {base / 'describe'}" in err
     assert not (base / "responses").exists()
     assert not (base / "describe").exists()
     # A new process must ask and run everything again.
     before = len(starts(tmp_path))
-    code, out, _ = run_process("plan", str(HYBRID), "-r", str(reg))
+    code, _, err = run_process("plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 0
     assert len(starts(tmp_path)) == before + 4
-    assert set(cached_flags(out).values()) == {False}
+    assert set(cached_flags(err).values()) == {False}
 
 
 def test_cache_needs_a_verb(capsys: pytest.CaptureFixture[str]) -> None:
@@ -465,9 +495,11 @@ def test_an_unwritable_cache_is_only_slower(
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     reg = two_cached(tmp_path)
-    code, cold, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+    code, cold, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
     assert (code, err) == (0, "")
-    code, again, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg), "--verbose")
+    code, again, err = run_main(
+        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "-v"
+    )
     assert code == 0
     assert again == cold
     assert f"bakeplan: response cache: not caching answers: cannot write in {blocker}" in err
@@ -483,11 +515,12 @@ def test_a_delegate_neither_opted_in_nor_pure_is_never_cached(
     delegate(tmp_path, "plain")
     reg = registry(tmp_path, {"name": "plain", "command": ["./plain"], "claims": ["/env"]})
     for _ in range(2):
-        code, out, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+        code, _, err = plan(capsys, HYBRID, reg)
         assert code == 0, err
-        assert cached_flags(out)["plain"] is False
+        assert cached_flags(err)["plain"] is False
     assert len([s for s in starts(tmp_path) if s.endswith("configure")]) == 2
-    assert not responses_folder().exists()
+    assert entries() == []
+    assert len(describe_entries()) == 1  # its describe answer is kept, as every delegate's
 
 
 FAILURES = {
@@ -520,7 +553,7 @@ def test_a_failing_delegates_answer_is_never_cached(
         tmp_path, {"name": "bad", "command": ["./bad"], "claims": ["/env"], "cache": True}
     )
     for _ in range(2):
-        code, out, err = run_main(capsys, "plan", str(HYBRID), "-r", str(reg))
+        code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
         assert (code, out) == (1, "")
         assert "delegate 'bad' at /env" in err and said in err
     assert len([s for s in starts(tmp_path) if s.endswith("configure")]) == 2

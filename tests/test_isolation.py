@@ -386,8 +386,6 @@ def test_twenty_concurrent_plans_share_registry_and_xdg_folders(
     results = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 20, results[0][1].decode()
     # mirage-net-config is pure: later plans may take its answer from the shared response
-    # cache, which changes nothing but "cached".
-    assert {out.decode().replace('"cached": true', '"cached": false') for out, _ in results} == {
-        expected
-    }
+    # cache, which changes not one byte of the plan.
+    assert {out.decode() for out, _ in results} == {expected}
     assert all(err == b"" for _, err in results)
