@@ -1,0 +1,1 @@
+"""The Solo5 end-to-end harness: setup.sh builds Solo5, harness.py drives it."""
