@@ -11,7 +11,8 @@ Each emitter reads only the plan, so what it prints is what the plan says:
   links exactly ``bake.libs``;
 * ``qemu-args``: a ``qemu-system-x86_64`` command line (kernel, memory, a NIC per net
   device, a drive per block device, the config as the first multiboot module via
-  ``-initrd``, as rumprun's configuration specification boots hw);
+  ``-initrd``, as rumprun's configuration specification boots hw, and the toolchains'
+  boot arguments via ``-append`` for a Solo5 virtio kernel);
 * ``xl``: a Xen ``xl`` domain config (name, kernel, memory, a ``vif`` per net device, a
   ``disk`` per etfs device at its ``vdev``) with the xenstore step in its comments;
 * ``solo5-manifest``: a Solo5 application manifest, with Solo5's name rules checked;
