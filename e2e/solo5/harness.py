@@ -34,6 +34,13 @@ FRAME_TAG = b"bakeplan-probe "
 KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00); the API version has been 12 since 2007
 
 
+def vendor_dir() -> Path:
+    """The vendored tarballs: ``$BAKEPLAN_VENDOR``, else ``../shared/vendor`` beside the
+    repository (as for the rumprun suite)."""
+    env = os.environ.get("BAKEPLAN_VENDOR")
+    return Path(env) if env else HERE.parents[2] / "shared" / "vendor"
+
+
 def need(ok: object, reason: str) -> None:
     """Skip the test for what the machine lacks; under ``CI=true`` the real-tools suite
     may not pass by skipping, so it fails instead."""
@@ -69,10 +76,8 @@ class Solo5:
 
 def build_solo5() -> Solo5:
     """Solo5 from its vendored snapshot, built by ``e2e/solo5/setup.sh`` (once)."""
-    tarball = Path(
-        os.environ.get("BAKEPLAN_SOLO5_TARBALL", "/work/shared/vendor/solo5-469c1a8.tar.gz")
-    )
-    need(tarball.is_file(), f"no Solo5 snapshot at {tarball} (set BAKEPLAN_SOLO5_TARBALL)")
+    tarball = vendor_dir() / "solo5-469c1a8.tar.gz"
+    need(tarball.is_file(), f"no Solo5 snapshot at {tarball} (set BAKEPLAN_VENDOR)")
     need(shutil.which("cc") and shutil.which("make"), "no C compiler or make to build Solo5")
     done = subprocess.run(
         ["/bin/sh", str(SETUP)], capture_output=True, text=True, check=False, timeout=900

@@ -4,13 +4,15 @@
 #   e2e/solo5/setup.sh        builds once (again only when the tarball changes) and
 #                             prints the build folder on its last line of stdout
 #
-# BAKEPLAN_SOLO5_TARBALL names the snapshot (default: the vendored Solo5 469c1a8);
-# BAKEPLAN_E2E_BUILD the folder builds go to (default: ~/.cache/bakeplan-e2e, outside
-# the repository).  libseccomp-dev, which both tenders link, is installed with apt-get
-# when it is missing and this runs as root.
+# The snapshot is solo5-469c1a8.tar.gz in the vendor folder, $BAKEPLAN_VENDOR, else
+# ../shared/vendor beside the repository (as for the rumprun suite).  Builds go to
+# $BAKEPLAN_E2E_BUILD (default: ~/.cache/bakeplan-e2e, outside the repository).
+# libseccomp-dev, which both tenders link, is installed with apt-get when it is missing
+# and this runs as root.
 set -eu
 
-TARBALL=${BAKEPLAN_SOLO5_TARBALL:-/work/shared/vendor/solo5-469c1a8.tar.gz}
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+TARBALL=${BAKEPLAN_VENDOR:-$REPO/../shared/vendor}/solo5-469c1a8.tar.gz
 BUILDS=${BAKEPLAN_E2E_BUILD:-${XDG_CACHE_HOME:-$HOME/.cache}/bakeplan-e2e}
 # The snapshot is `git archive` of v0.12.1-7 (469c1a8): with no .git to describe, its
 # build takes the version from include/version.h.distrib, as in a release tarball.
@@ -19,7 +21,7 @@ DEST=$BUILDS/solo5-469c1a8
 
 say() { echo "e2e/solo5/setup.sh: $*" >&2; }
 
-[ -r "$TARBALL" ] || { say "no Solo5 snapshot at $TARBALL (set BAKEPLAN_SOLO5_TARBALL)"; exit 2; }
+[ -r "$TARBALL" ] || { say "no Solo5 snapshot at $TARBALL (set BAKEPLAN_VENDOR)"; exit 2; }
 for tool in cc make pkg-config sha256sum tar; do
     command -v "$tool" >/dev/null || { say "$tool is missing (apt-get install build-essential pkg-config)"; exit 2; }
 done
