@@ -93,6 +93,11 @@ def registry_option(parser: argparse.ArgumentParser) -> None:
 
 def _routing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the unikernel config (- for stdin)")
+    _planning_options(parser)
+
+
+def _planning_options(parser: argparse.ArgumentParser) -> None:
+    """How a config is planned: registries, bake config, routing, binaries, dialect."""
     registry_option(parser)
     parser.add_argument(
         "-b",
@@ -280,7 +285,7 @@ def _options(args: argparse.Namespace) -> Options:
     from orchestrator.pipeline import Options, default_jobs  # noqa: PLC0415
 
     return Options(
-        config=args.config,
+        config=getattr(args, "config", "-"),
         registries=tuple(args.registry),
         bake_config=args.bake_config,
         overrides=tuple(args.delegate),
@@ -434,10 +439,89 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Interrupted("SIGTERM", TERMINATED)
 
 
+def _add_why(commands: Subparsers) -> None:
+    why = commands.add_parser(
+        "why",
+        help="say which delegate and config part put a library, device, pointer or "
+        "toolchain argument in a plan, or kept it out",
+    )
+    why.add_argument("file", metavar="FILE", help="a bake plan (- for stdin), or a config")
+    why.add_argument(
+        "subject",
+        metavar="SUBJECT",
+        help="a library (-lrumpnet_netinet), a device (ld0), a config pointer (/net) or a "
+        "toolchain argument (--ipv4=10.0.120.10/24)",
+    )
+    _planning_options(why)
+    _run_options(why)
+    why.add_argument("--json", action="store_true", help="the answer as JSON for programs")
+    why.set_defaults(func=_why)
+
+
+def _add_diff(commands: Subparsers) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="compare two plans (or configs, planned alike) in the plan's own terms; "
+        "exit 0 same, 1 different, 2 trouble",
+    )
+    diff.add_argument("old", metavar="OLD", help="a bake plan (- for stdin), or a config")
+    diff.add_argument("new", metavar="NEW", help="a bake plan, or a config")
+    _planning_options(diff)
+    _run_options(diff)
+    diff.add_argument("--json", action="store_true", help="the differences as JSON")
+    diff.set_defaults(func=_diff)
+
+
+def _plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
+    """Plan a config given to why or diff, with the command's planning options."""
+    import dataclasses  # noqa: PLC0415
+
+    def plan_config(path: str) -> dict[str, Any]:
+        from orchestrator import pipeline  # noqa: PLC0415
+
+        return pipeline.make_plan(dataclasses.replace(_options(args), config=path))
+
+    return plan_config
+
+
+def _why(args: argparse.Namespace) -> int:
+    from orchestrator import answers, explain, output, planfile, report  # noqa: PLC0415
+
+    answer = explain.why(planfile.obtain(args.file, _plans_configs(args)), args.subject)
+    if args.json:
+        output.emit(answers.as_json(answer.as_json()), None)
+    elif report.is_terminal(sys.stdout):
+        answers.why_text(answer, sys.stdout)
+    else:
+        output.emit(answers.why_text(answer), None)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from orchestrator import answers, compare, output, planfile, report  # noqa: PLC0415
+    from orchestrator.errors import Trouble  # noqa: PLC0415
+
+    try:
+        old = planfile.obtain(args.old, _plans_configs(args))
+        new = planfile.obtain(args.new, _plans_configs(args))
+    except BakeplanError as error:
+        raise Trouble([error]) from None
+    difference = compare.diff(old, new)
+    if args.json:
+        output.emit(answers.as_json(difference.as_json()), None)
+    elif report.is_terminal(sys.stdout):
+        answers.diff_text(difference, args.old, args.new, sys.stdout)
+    else:
+        output.emit(answers.diff_text(difference, args.old, args.new), None)
+    return 0 if difference.same else 1
+
+
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "plan": _add_plan,
     "graph": _add_graph,
     "validate": _add_validate,
+    "why": _add_why,
+    "diff": _add_diff,
     "upgrade": _add_upgrade,
     "schema": _add_schema,
     "delegates": _add_delegates,

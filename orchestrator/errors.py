@@ -191,8 +191,17 @@ class Problems(BakeplanError):
         return "\n".join(p.render_plain() for p in self.problems)
 
 
+class Trouble(Problems):
+    """Whatever went wrong while comparing plans: ``bakeplan diff`` exits 2 on trouble,
+    as ``diff`` does, because its 1 says that the plans differ."""
+
+    exit_code = INVALID_INPUT
+
+
 def exit_code_of(error: BakeplanError) -> int:
     """The exit code for an error; the lowest of its parts when it holds several."""
+    if isinstance(error, Trouble):
+        return error.exit_code
     if isinstance(error, Problems):
         return min(exit_code_of(p) for p in error.problems)
     if isinstance(error, Interrupted):
