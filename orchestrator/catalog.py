@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import registry as registries
-from orchestrator.errors import InputError, UsageError
+from orchestrator.errors import InputError, UsageError, raise_all
 from orchestrator.output import write_atomic
 from orchestrator.registry import BUILTIN, DEFAULT_TIMEOUT, Entry, Registry
 
@@ -38,6 +38,7 @@ class NewEntry:
     timeout: float | None = None
     env: tuple[str, ...] = ()
     cache: bool = False
+    inputs: tuple[str, ...] = ()  # globs, made absolute from the current folder
     replace: bool = False
 
 
@@ -50,6 +51,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "timeout": entry.timeout,
         "env": list(entry.env),
         "cache": entry.cache,
+        "inputs": list(entry.inputs),
     }
     if entry.package:
         dist, _, version = entry.package.partition(" ")
@@ -116,7 +118,6 @@ def _absolute_program(program: str, environ: Mapping[str, str]) -> str:
 
 def _schema_check(document: dict[str, Any], path: Path) -> None:
     from orchestrator import schemas  # noqa: PLC0415
-    from orchestrator.errors import raise_all  # noqa: PLC0415
 
     raise_all(
         [
@@ -149,6 +150,18 @@ def add(
         command = package.command
     command = (_absolute_program(command[0], environ), *command[1:])
     claims = new.claims or _suggested_claims(new, command)
+    refused = [(c, registries.claim_problem(c)) for c in claims]
+    raise_all(
+        [
+            UsageError(
+                f"delegate {new.name!r} {problem}",
+                hint="a key of the delegate's own is fine when it is not a letter or two "
+                "away from one of rumprun's (rc, env, blk, mount, net, netbsd)",
+            )
+            for _, problem in refused
+            if problem is not None
+        ]
+    )
     entry: dict[str, Any] = {"name": new.name, "command": list(command), "claims": list(claims)}
     if new.timeout is not None:
         entry["timeout"] = new.timeout
@@ -156,6 +169,9 @@ def add(
         entry["env"] = list(new.env)
     if new.cache:
         entry["cache"] = True
+    if new.inputs:
+        # The user registry is elsewhere: a relative glob means the folder it was given in.
+        entry["inputs"] = [os.path.abspath(p) for p in new.inputs]  # noqa: PTH100
     _schema_check({"delegates": [entry]}, path)
     with _locked(path):
         entries = _read(path)
@@ -183,6 +199,7 @@ def _suggested_claims(new: NewEntry, command: tuple[str, ...]) -> tuple[str, ...
         claims=(),
         timeout=new.timeout or DEFAULT_TIMEOUT,
         env=new.env,
+        inputs=tuple(os.path.abspath(p) for p in new.inputs),  # noqa: PTH100
         source="(the command line)",
     )
     argv = registries.resolve_command(probe)

@@ -40,6 +40,13 @@ def _add_options(parser_class: Any) -> argparse.ArgumentParser:
     options.add_argument(
         "--cache", action="store_true", help="its answers may be reused for identical requests"
     )
+    options.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="a file (or glob) its answers depend on: its bytes enter the cache keys",
+    )
     options.add_argument("--replace", action="store_true", help="replace an entry of the same name")
     return options
 
@@ -139,6 +146,7 @@ def _add(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             env=tuple(args.env),
             cache=args.cache,
+            inputs=tuple(args.input),
             replace=args.replace,
         )
     )

@@ -26,6 +26,7 @@ import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator import jsontext, schemas
 from orchestrator.errors import BakeplanError, InputError, raise_all
@@ -96,6 +97,80 @@ class Registry:
         )
 
 
+# Top-level keys no config can have: a config holding one is refused as the legacy
+# dialect, so a claim there would never run.  Each with where the specification says it.
+_LEGACY_KEYS = {"cmdline": "/rc", "rc_TESTING": "/rc", "hostname": "/netbsd/sysctl/kern.hostname"}
+
+
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from ``a`` to ``b``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def claim_problem(pointer: str) -> str | None:
+    """Why a claim can never own a part of any config, naming the closest known pointer;
+    None for a claim that can.
+
+    A claim under one of rumprun's keys can.  So can one under a key of the delegate's
+    own that resembles none of them (a config may carry such a section for it).  A key
+    a letter or two away from one of rumprun's (``/nett``, ``/Net``, ``/mounts``) is a
+    typo: the config's part stays rumprun's, silently.  A legacy key (``/cmdline``) is in
+    no config bakeplan accepts.
+    """
+    from orchestrator.routing import RUMPRUN_KEYS, pointer_of, tokens_of  # noqa: PLC0415
+
+    try:
+        tokens = tokens_of(pointer)
+    except BakeplanError:
+        return None  # not a pointer: the registry schema says so
+    if not tokens or tokens[0] in RUMPRUN_KEYS:
+        return None
+    top, rest = tokens[0], tokens[1:]
+    if top in _LEGACY_KEYS:
+        return (
+            f"claims {pointer}, but {top!r} is a key of rumprun's legacy dialect, which no "
+            f"config bakeplan reads may have; did you mean {_LEGACY_KEYS[top]}?"
+        )
+    limit = 1 if len(top) <= 4 else 2
+    for key in RUMPRUN_KEYS:
+        if top.lower() == key or _distance(top.lower(), key) <= limit:
+            return (
+                f"claims {pointer}, but rumprun's config has no key {top!r}: the part it "
+                f"means would stay rumprun's; did you mean {pointer_of((key, *rest))}?"
+            )
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_claims(path: Path, text: str, document: dict[str, Any]) -> None:
+    """A warning on stderr, once per process, for each claim ``claim_problem`` refuses:
+    a registry written by hand is still read, as it always was."""
+    for index, item in enumerate(document["delegates"]):
+        for number, claim in enumerate(item["claims"]):
+            problem = claim_problem(claim)
+            if problem is None:
+                continue
+            at = f"/delegates/{index}/claims/{number}"
+            line, col = jsontext.locate(text, at) or (None, None)
+            where = f"{path}:{line}:{col}" if line is not None else str(path)
+            message = f"bakeplan: warning: {where}: delegate {item['name']!r} {problem}\n"
+            if message not in _warned:
+                _warned.add(message)
+                sys.stderr.write(message)
+
+
 def _refuse_writable(path: Path, what: str) -> None:
     try:
         mode = path.stat().st_mode
@@ -134,6 +209,7 @@ def load_file(path: str | Path) -> tuple[Entry, ...]:
         for v in schemas.violations("registry", document)
     ]
     raise_all(problems)
+    _warn_claims(path, text, document)
     entries: list[Entry] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(document["delegates"]):
