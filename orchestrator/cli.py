@@ -448,6 +448,7 @@ def _add_why(commands: Subparsers) -> None:
     why.add_argument("file", metavar="FILE", help="a bake plan (- for stdin), or a config")
     why.add_argument(
         "subject",
+        nargs="?",
         metavar="SUBJECT",
         help="a library (-lrumpnet_netinet), a device (ld0), a config pointer (/net) or a "
         "toolchain argument (--ipv4=10.0.120.10/24)",
@@ -470,6 +471,22 @@ def _add_diff(commands: Subparsers) -> None:
     _run_options(diff)
     diff.add_argument("--json", action="store_true", help="the differences as JSON")
     diff.set_defaults(func=_diff)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """The parsed command line.  ``why``'s subject may look like an option
+    (``-lrumpnet_netinet``, ``--ipv4=...``): one word argparse does not know, where the
+    subject belongs, is taken as it."""
+    if not argv or argv[0] != "why":
+        return parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.subject is None and len(extra) == 1:
+        args.subject = extra[0]
+    elif extra:
+        parser.parse_args(argv)  # argparse's own message for what is wrong
+    if args.subject is None:
+        raise UsageError("why needs a SUBJECT after the FILE", hint="see bakeplan why --help")
+    return args
 
 
 def _plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
@@ -546,7 +563,7 @@ def _run(argv: Sequence[str]) -> int:  # noqa: PLR0911  (one return per way out)
     if in_main_thread:
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
