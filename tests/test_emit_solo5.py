@@ -66,12 +66,11 @@ def plan_with(
     capsys: pytest.CaptureFixture[str],
     devices: list[tuple[str, str]],
     boot: tuple[str, ...] = (),
-    *extra: str,
 ) -> dict[str, Any]:
     """The plan of a config whose /net a delegate answers with ``devices`` (name, kind)."""
     registry = devices_delegate(tmp_path, [{"name": n, "kind": k} for n, k in devices], list(boot))
     config = write_json(tmp_path / "config.json", {"net": {}})
-    code, out, err = emit_cli(capsys, config, registry, *extra)
+    code, out, err = emit_cli(capsys, config, registry)
     assert code == 0, err
     plan: dict[str, Any] = json.loads(out)
     return plan
@@ -113,7 +112,11 @@ def tender_options(line: str) -> tuple[list[str], list[str]]:
     """A tender line's device options by name, and the words after its kernel."""
     argv = shlex.split(line)
     cut = argv.index("--")
-    names = [re.fullmatch(r"--(net|block):([^=]+)=.*", a)[2] for a in argv[2:cut]]  # type: ignore[index]
+    names = []
+    for option in argv[2:cut]:
+        match = re.fullmatch(r"--(net|block):([^=]+)=.*", option)
+        assert match is not None, option
+        names.append(match[2])
     return names, argv[cut + 2 :]
 
 
