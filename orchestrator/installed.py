@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Code", "code_of", "files_under"]
 
 _HEAD = 512
-_PYTHON_NAME = re.compile(r"^python[0-9.]*$")
+_PYTHON_NAME = re.compile(r"python[0-9.]*")  # fullmatch: "$" passes "python3\n"
 # Options of the interpreter that take a value: skipped when looking for -m or a script.
 _VALUED = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -113,7 +113,7 @@ def _interpreter(words: list[str]) -> str | None:
         import shutil  # noqa: PLC0415
 
         program = shutil.which(rest[0]) or rest[0]
-    return program if _PYTHON_NAME.match(Path(program).name) else None
+    return program if _PYTHON_NAME.fullmatch(Path(program).name) else None
 
 
 def _module_and_target(arguments: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -144,7 +144,7 @@ def _each(argv: Sequence[str]) -> Iterator[Code]:
     if not argv:
         return
     program = argv[0]
-    if _PYTHON_NAME.match(Path(program).name):
+    if _PYTHON_NAME.fullmatch(Path(program).name):
         module, rest = _module_and_target(argv[1:])
         if module is None:
             return
