@@ -31,12 +31,12 @@ from orchestrator.errors import (
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from orchestrator.pipeline import Options
+    from orchestrator.pipeline import Execution, Options
 
     Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
     from orchestrator.routing import Run
 
-SCHEMAS = ("config", "registry", "request", "response", "plan")
+SCHEMAS = ("config", "registry", "request", "response", "plan", "lock")
 # The --emit formats; orchestrator/emit.py renders each (kept here so --help needs no import).
 EMIT_FORMATS = (
     "plan",
@@ -177,6 +177,16 @@ def _add_plan(commands: Subparsers) -> None:
         "with --dry-run, show requests and the config tree whole",
     )
     plan.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="write a lock of the delegates and bake config the plan used to FILE",
+    )
+    plan.add_argument(
+        "--locked",
+        metavar="FILE",
+        help="refuse (exit 3) to plan when the delegates or bake config differ from FILE",
+    )
+    plan.add_argument(
         "--timings",
         action="store_true",
         help="print each delegate's duration on stderr (never in the plan)",
@@ -297,6 +307,7 @@ def _options(args: argparse.Namespace) -> Options:
         use_cache=not getattr(args, "no_cache", False),
         verbose=getattr(args, "verbose", False),
         dialect=args.rumprun,
+        locked=getattr(args, "locked", None),
     )
 
 
@@ -327,17 +338,20 @@ def _plan(args: argparse.Namespace) -> int:
     if args.dry_run:
         output.emit(_dry_run_text(pipeline.dry_run(options), args), args.output)
         return 0
-    plan = _with_progress(options, args.verbose, args.timings)
+    done = _with_progress(options, args.verbose, args.timings)
+    plan = done.plan
     report.show_warnings(plan["warnings"])
     if args.emit == "plan":
         output.emit(dumps(plan), args.output)
-        return 0
-    from orchestrator import emit  # noqa: PLC0415
+    else:
+        from orchestrator import emit  # noqa: PLC0415
 
-    emitted = emit.render(plan, args.emit, emit.parse_host(args.host))
-    for note in emitted.notes:
-        sys.stderr.write(f"bakeplan: emit {args.emit}: {note}\n")
-    output.emit(emitted.text, args.output)
+        emitted = emit.render(plan, args.emit, emit.parse_host(args.host))
+        for note in emitted.notes:
+            sys.stderr.write(f"bakeplan: emit {args.emit}: {note}\n")
+        output.emit(emitted.text, args.output)
+    if args.lock is not None:
+        output.emit(done.lock.text(), args.lock, what="lock file")
     return 0
 
 
@@ -358,19 +372,19 @@ def _dry_run_text(preview: dict[str, Any], args: argparse.Namespace) -> str:
     return buffer.getvalue()
 
 
-def _with_progress(options: Options, verbose: bool, timings: bool) -> dict[str, Any]:
+def _with_progress(options: Options, verbose: bool, timings: bool) -> Execution:
     """Run the plan with live progress in a terminal (its summary has the durations),
     line logs with --verbose or --timings elsewhere."""
     from orchestrator import pipeline  # noqa: PLC0415
 
+    prepared = pipeline.prepare(options)
     if not sys.stderr.isatty():
         log = _verbose_log(starts=verbose) if verbose or timings else None
-        return pipeline.make_plan(options, on_state=log)
+        return pipeline.carry_out(prepared, options, on_state=log)
     from orchestrator import preview  # noqa: PLC0415
 
-    prepared = pipeline.prepare(options)
     with preview.LiveProgress(prepared.routing.runs, sys.stderr) as progress:
-        return pipeline.make_plan(options, on_state=progress.on_state, prepared=prepared)
+        return pipeline.carry_out(prepared, options, on_state=progress.on_state)
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -533,6 +547,55 @@ def _diff(args: argparse.Namespace) -> int:
     return 0 if difference.same else 1
 
 
+def _add_lock(commands: Subparsers) -> None:
+    lock = commands.add_parser("lock", help="check a lock file against what is installed")
+    lock.set_defaults(func=_lock_missing_verb)
+    verbs = lock.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    check = verbs.add_parser(
+        "check",
+        help="whether the locked delegates and bake config still match (exit 0), or not (3)",
+    )
+    check.add_argument("file", metavar="FILE", help="a lock file written by plan --lock")
+    registry_option(check)
+    check.add_argument(
+        "--bake-conf",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a rumprun-bake.conf read after the standard configs (repeatable, in order)",
+    )
+    check.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+                       help="time limit per describe in seconds")  # fmt: skip
+    check.add_argument("--json", action="store_true", help="the result as JSON")
+    check.set_defaults(func=_lock_check)
+
+
+def _lock_missing_verb(args: argparse.Namespace) -> int:
+    del args
+    raise UsageError("lock needs a verb: check", hint="see bakeplan lock --help")
+
+
+def _lock_check(args: argparse.Namespace) -> int:
+    from orchestrator import answers, lock, output, pipeline  # noqa: PLC0415
+
+    locked = lock.read(args.file)
+    found = pipeline.lock_check(
+        locked,
+        registry_files=tuple(args.registry),
+        bake_confs=tuple(args.bake_conf),
+        timeout=args.timeout,
+    )
+    if args.json:
+        output.emit(answers.as_json({"matches": not found, "differences": found}), None)
+    else:
+        said = [f"  {line}" for line in found] or [
+            f"  {len(locked.pins)} delegate(s) and bake config {locked.bake_config} match"
+        ]
+        verdict = "does not match" if found else "matches"
+        output.emit("\n".join([f"{args.file}: what is installed {verdict}", *said]) + "\n", None)
+    return 3 if found else 0
+
+
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "plan": _add_plan,
     "graph": _add_graph,
@@ -541,6 +604,7 @@ _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "diff": _add_diff,
     "upgrade": _add_upgrade,
     "schema": _add_schema,
+    "lock": _add_lock,
     "delegates": _add_delegates,
     "cache": _add_cache,
 }

@@ -19,6 +19,7 @@ from orchestrator import config as configs
 from orchestrator import registry as registries
 from orchestrator.bake import DEFAULT_CONFIG, BakeConfig, ConfBook, standard_book
 from orchestrator.errors import BakeplanError, Problems, raise_all
+from orchestrator.lock import Lock
 from orchestrator.plan import assemble, gate
 from orchestrator.protocol import Context
 from orchestrator.registry import BUILTIN, Entry, Registry
@@ -65,6 +66,8 @@ class Options:
     verbose: bool = False
     # Which rumprun reads the runtime config at boot (--rumprun): its dialect.
     dialect: str = DEFAULT_DIALECT
+    # A lock file the delegates and bake config must match before any configures (--locked).
+    locked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,15 +154,35 @@ def make_plan(
     return execute(prepared or prepare(options), options, on_state)[1]
 
 
+@dataclass(frozen=True)
+class Execution:
+    """What running a plan gave: the results in routing order, the plan, and the lock of
+    the delegates and bake config it was made with."""
+
+    results: tuple[Result, ...]
+    plan: dict[str, Any]
+    lock: Lock
+
+
 def execute(
     prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
 ) -> tuple[tuple[Result, ...], dict[str, Any]]:
-    """Run every delegate of ``prepared``; the results in routing order and the plan.
+    """Run every delegate of ``prepared``; the results in routing order and the plan."""
+    done = carry_out(prepared, options, on_state)
+    return done.results, done.plan
+
+
+def carry_out(
+    prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
+) -> Execution:
+    """Run every delegate of ``prepared`` and assemble the plan.
 
     Every external delegate is asked ``describe`` first (all at once, cached by
     executable digest); its ``fragment_schema`` then checks each of its fragments.
+    With ``options.locked``, what describe said must match the lock before any delegate
+    configures anything.
     """
-    from orchestrator import handshake  # noqa: PLC0415
+    from orchestrator import handshake, lock  # noqa: PLC0415
 
     entries: dict[str, Entry] = {e.name: e for e in prepared.registry.entries}
     first_pointer: dict[str, str] = {}
@@ -172,6 +195,15 @@ def execute(
         timeout=options.timeout,
         use_cache=options.use_cache,
     )
+    try:
+        pins = lock.of(
+            prepared.bake,
+            [lock.pin(entries[n], prepared.commands[n], described[n]) for n in first_pointer],
+        )
+    except OSError as exc:
+        raise BakeplanError(f"cannot read a delegate's code to lock it: {exc}") from None
+    if options.locked is not None:
+        lock.refuse(options.locked, list(lock.differences(lock.read(options.locked), pins)))
     responses = None
     if options.use_cache:
         from orchestrator import cache  # noqa: PLC0415
@@ -205,11 +237,10 @@ def execute(
     except BakeplanError as error:
         raise prepared.config.place(error) from None
     try:
-        return results, assemble(
-            prepared.bake, results, binaries=options.binaries, dialect=options.dialect
-        )
+        plan = assemble(prepared.bake, results, binaries=options.binaries, dialect=options.dialect)
     except BakeplanError as error:
         raise prepared.config.place(error) from None
+    return Execution(results, plan, pins)
 
 
 def _cache_note(message: str) -> None:
@@ -386,3 +417,42 @@ def dry_run(options: Options) -> dict[str, Any]:
             ],
         },
     }
+
+
+def lock_check(
+    locked: Lock,
+    *,
+    registry_files: Sequence[str] = (),
+    bake_confs: Sequence[str] = (),
+    timeout: float | None = None,
+) -> list[str]:
+    """How what is installed now differs from ``locked``: each locked delegate found in
+    the registries, its code digested and asked ``describe`` (answers kept by content
+    digest are reused), and the locked bake config read again."""
+    from orchestrator import handshake, lock  # noqa: PLC0415
+
+    registry = registries.discover(registry_files, packages=True)
+    found: list[str] = []
+    wanted: list[tuple[Entry, tuple[str, ...], str]] = []
+    for pinned in locked.pins:
+        entry = registry.get(pinned.name)
+        if entry is None:
+            found.append(f"delegate {pinned.name} is locked but no registry names it")
+            continue
+        try:
+            wanted.append((entry, registries.resolve_command(entry), ""))
+        except BakeplanError as error:
+            found.append(f"delegate {pinned.name}: {error.message}")
+    described = handshake.describe_all(wanted, jobs=default_jobs(), timeout=timeout)
+    try:
+        pins = [lock.pin(entry, argv, described[entry.name]) for entry, argv, _ in wanted]
+    except OSError as exc:
+        raise BakeplanError(f"cannot read a delegate's code to compare it: {exc}") from None
+    try:
+        bake = _bake_book(bake_confs).get(locked.bake_config)
+    except BakeplanError as error:
+        found.append(f"bake config {locked.bake_config}: {error.message}")
+        bake = BakeConfig(locked.bake_config, "", "", locked.libs)
+    now = lock.of(bake, pins)
+    found.extend(lock.differences(locked, now, only=[entry.name for entry, _, _ in wanted]))
+    return found
