@@ -547,7 +547,7 @@ def test_a_bug_of_ours_is_one_line_and_exit_70(
     def broken(*args: object, **kwargs: object) -> None:
         raise IndexError("list index out of range")
 
-    monkeypatch.setattr(pipeline, "make_plan", broken)
+    monkeypatch.setattr(pipeline, "carry_out", broken)
     code, out, err = run_main(
         capsys,
         "plan",
