@@ -116,6 +116,27 @@ def _absolute_program(program: str, environ: Mapping[str, str]) -> str:
     return found
 
 
+def sdk_command(spec: str) -> tuple[str, ...]:
+    """The command that serves the ``Delegate`` in a Python file with bakeplan's own
+    interpreter, which has ``orchestrator.sdk`` whatever PATH holds when it runs:
+    ``FILE.py[:ATTRIBUTE]`` becomes ``python -m orchestrator.sdk --path FOLDER
+    MODULE:ATTRIBUTE``, as bakeplan runs a package's delegates."""
+    import sys  # noqa: PLC0415
+
+    file, _, attribute = spec.partition(":")
+    path = Path(file)
+    if path.suffix != ".py" or not path.stem.isidentifier():
+        raise UsageError(
+            f"--sdk {spec}: not a Python file with an importable name (name.py)",
+            hint="name it like a Python module, such as hostname_lower.py",
+        )
+    if not path.is_file():
+        raise InputError(f"--sdk {spec}: no such file", file=file)
+    folder = os.path.abspath(path.parent)  # noqa: PTH100  (symlinks kept, as for commands)
+    target = f"{path.stem}:{attribute or 'DELEGATE'}"
+    return (sys.executable, "-m", "orchestrator.sdk", "--path", folder, target)
+
+
 def _schema_check(document: dict[str, Any], path: Path) -> None:
     from orchestrator import schemas  # noqa: PLC0415
 

@@ -9,16 +9,20 @@ judges each step:
 * ``refuses a wrong fragment``: a fragment that breaks the delegate's own schema (or,
   without one, ``{"$bakeplan-check": "not a valid fragment"}``) gets a non-zero exit
   and an error object with a pointer inside the claim;
-* ``same request, same answer``: two identical requests get identical bytes;
+* ``same request, same answer``: two identical requests get identical bytes, each an
+  answer (or an error object) from a run that ended by itself;
 * ``within the time limit``: no run reached the limit;
 * ``without a terminal``: every run ended by itself, none reaching for /dev/tty.
 
-Exit 0 only when every step passes.
+A delegate that does not answer (it sleeps to its time limit, or is killed) fails
+every row that needs an answer: two silences are not "the same answer".  Exit 0 only
+when every step passes.  ``on_step`` hears what the kit is about to do and each row as
+it is judged, for live progress.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +65,26 @@ class _Run:
     outcome: runner.Outcome
 
 
+def _quiet(what: str, step: Step | None) -> None:
+    del what, step
+
+
 class _Kit:
-    def __init__(self, entry: Entry, argv: Sequence[str], timeout: float) -> None:
+    def __init__(
+        self,
+        entry: Entry,
+        argv: Sequence[str],
+        timeout: float,
+        on_step: Callable[[str, Step | None], None],
+    ) -> None:
         self.entry = entry
         self.argv = tuple(argv)
         self.timeout = timeout
         self.runs: list[_Run] = []
+        self.on_step = on_step
+
+    def doing(self, what: str) -> None:
+        self.on_step(what, None)
 
     def run(self, request: bytes, pointer: str = "") -> runner.Outcome:
         # "" is a describe request here: no part of the config.
@@ -94,9 +112,21 @@ def _failed(outcome: runner.Outcome) -> str:
     return f"{outcome.status()}{said}" + (f" (stderr: {tail[0]})" if tail else "")
 
 
+def _answered(outcome: runner.Outcome) -> bool:
+    """The run ended by itself and wrote one JSON object: an answer or an error object."""
+    if outcome.timed_out or outcome.cancelled or outcome.signal is not None:
+        return False
+    try:
+        protocol.decode(outcome.stdout)
+    except protocol.ProtocolViolation:
+        return False
+    return True
+
+
 def _describe(kit: _Kit) -> tuple[Step, Description | None]:
     from orchestrator import handshake  # noqa: PLC0415
 
+    kit.doing("asking describe")
     outcome = kit.run(protocol.describe_request())
     if not outcome.ok():
         return Step(name="describe", passed=False, detail=_failed(outcome)), None
@@ -140,6 +170,7 @@ def _examples(kit: _Kit, description: Description, pointer: str) -> list[Step]:
                 detail = f"breaks its own fragment_schema: {broken[0].line()}"
                 steps.append(Step(name=name, passed=False, detail=detail))
                 continue
+        kit.doing(f"configuring example {index} at {pointer}")
         outcome = _configure(kit, pointer, example)
         if not outcome.ok():
             steps.append(Step(name=name, passed=False, detail=_failed(outcome)))
@@ -171,8 +202,9 @@ def wrong_fragment(schema: Any) -> Any:
 def _refusal(kit: _Kit, description: Description, pointer: str) -> Step:
     name = "refuses a wrong fragment"
     wrong = wrong_fragment(description.fragment_schema)
-    outcome = _configure(kit, pointer, wrong)
     shown = protocol.encode(wrong).decode().strip()
+    kit.doing(f"sending a wrong fragment, {shown}")
+    outcome = _configure(kit, pointer, wrong)
     if outcome.timed_out or outcome.cancelled:
         return Step(name=name, passed=False, detail=f"sent {shown}: {outcome.status()}")
     if outcome.returncode == 0:
@@ -202,8 +234,14 @@ def _refusal(kit: _Kit, description: Description, pointer: str) -> Step:
 def _same(kit: _Kit, description: Description, pointer: str) -> Step:
     name = "same request, same answer"
     fragment = description.examples[0] if description.examples else SENTINEL
+    kit.doing("sending the same request twice")
     first = _configure(kit, pointer, fragment)
     second = _configure(kit, pointer, fragment)
+    silent = [o for o in (first, second) if not _answered(o)]
+    if silent:
+        # Two runs that never answered wrote the same nothing: that is no answer at all.
+        said = "no JSON object on stdout" if silent[0].ok() else silent[0].status()
+        return Step(name=name, passed=False, detail=f"no answer to compare: {said}")
     if (first.stdout, first.returncode) == (second.stdout, second.returncode):
         return Step(name=name, passed=True, detail=f"{len(first.stdout)} identical bytes twice")
     if first.returncode != second.returncode:
@@ -241,23 +279,41 @@ def _limits(kit: _Kit) -> list[Step]:
     return [timing, Step(name="without a terminal", passed=not (tty or stuck), detail=detail)]
 
 
-def check(entry: Entry, argv: Sequence[str], *, timeout: float | None = None) -> list[Step]:
-    """Every step of the kit for ``entry`` run as the resolved ``argv``."""
-    kit = _Kit(entry, argv, timeout or entry.timeout)
+def check(
+    entry: Entry,
+    argv: Sequence[str],
+    *,
+    timeout: float | None = None,
+    on_step: Callable[[str, Step | None], None] | None = None,
+) -> list[Step]:
+    """Every step of the kit for ``entry`` run as the resolved ``argv``.
+
+    ``on_step(what, None)`` is called before each run with what it is about to do, and
+    ``on_step(name, step)`` with each row once judged.
+    """
+    heard = on_step or _quiet
+    kit = _Kit(entry, argv, timeout or entry.timeout, heard)
     steps: list[Step] = []
+
+    def judged(*found: Step) -> None:
+        for step in found:
+            steps.append(step)
+            heard(step.name, step)
+
     try:
         step, description = _describe(kit)
     except runner.SpawnError as exc:
-        return [Step(name="describe", passed=False, detail=str(exc))]
-    steps.append(step)
+        judged(Step(name="describe", passed=False, detail=str(exc)))
+        return steps
+    judged(step)
     if description is None:
         skipped = "not run: describe failed"
         for later in ("examples", "refuses a wrong fragment", "same request, same answer"):
-            steps.append(Step(name=later, passed=False, detail=skipped))
+            judged(Step(name=later, passed=False, detail=skipped))
     else:
         pointer = next(iter((*entry.claims, *description.claims)), _FALLBACK_POINTER)
-        steps.extend(_examples(kit, description, pointer))
-        steps.append(_refusal(kit, description, pointer))
-        steps.append(_same(kit, description, pointer))
-    steps.extend(_limits(kit))
+        judged(*_examples(kit, description, pointer))
+        judged(_refusal(kit, description, pointer))
+        judged(_same(kit, description, pointer))
+    judged(*_limits(kit))
     return steps

@@ -41,6 +41,12 @@ def _add_options(parser_class: Any) -> argparse.ArgumentParser:
         "--cache", action="store_true", help="its answers may be reused for identical requests"
     )
     options.add_argument(
+        "--sdk",
+        metavar="FILE.py[:ATTRIBUTE]",
+        help="a Python delegate written on orchestrator.sdk, run with bakeplan's own Python "
+        "(ATTRIBUTE default: DELEGATE), instead of -- COMMAND",
+    )
+    options.add_argument(
         "--input",
         action="append",
         default=[],
@@ -138,6 +144,12 @@ def _add(args: argparse.Namespace) -> int:
         cut = -1 if rest and not rest[0].startswith("-") else len(rest)
     args.options.parse_args(rest[: max(cut, 0)], namespace=args)
     command = rest[cut + 1 :]
+    if args.sdk:
+        if command:
+            from orchestrator.errors import UsageError  # noqa: PLC0415
+
+            raise UsageError("give --sdk FILE.py or -- COMMAND, not both")
+        command = list(catalog.sdk_command(args.sdk))
     path, entry = catalog.add(
         catalog.NewEntry(
             name=args.name,
@@ -186,7 +198,14 @@ def _check(args: argparse.Namespace) -> int:
     from orchestrator import catalog, conformance, registry, tables  # noqa: PLC0415
 
     entry = catalog.find(_registry(args), args.name)
-    steps = conformance.check(entry, registry.resolve_command(entry), timeout=args.timeout)
+    argv = registry.resolve_command(entry)
+    if sys.stderr.isatty():
+        from orchestrator import preview  # noqa: PLC0415  (rich only for a person)
+
+        with preview.CheckProgress(entry.name, sys.stderr) as progress:
+            steps = conformance.check(entry, argv, timeout=args.timeout, on_step=progress.on_step)
+    else:
+        steps = conformance.check(entry, argv, timeout=args.timeout)
     passed = all(step.passed for step in steps)
     if args.json:
         document = {

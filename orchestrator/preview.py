@@ -373,6 +373,46 @@ class LiveProgress:
         self._console.print(table)
 
 
+class CheckProgress:
+    """``delegates check`` while it runs: each row as it is judged (PASS or FAIL) above
+    a spinner naming what the kit is doing now and for how long.  The table itself
+    goes to stdout at the end; this is only for the person waiting."""
+
+    def __init__(self, name: str, stream: TextIO) -> None:
+        self._name = name
+        self._console = console_for(stream)
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> CheckProgress:
+        self._task = self._progress.add_task(f"checking {self._name}: starting")
+        self._progress.start()
+        return self
+
+    def on_step(self, what: str, step: Any) -> None:
+        """What the kit is about to do (``step`` None), or a row just judged."""
+        assert self._task is not None
+        if step is None:
+            self._progress.update(self._task, description=f"checking {self._name}: {what}")
+            return
+        mark = Text("PASS", style="bold green") if step.passed else Text("FAIL", style="bold red")
+        self._progress.console.print(Text.assemble(mark, f" {step.name}: ", (step.detail, "dim")))
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -252,68 +251,6 @@ def test_a_broken_delegate_fails_with_a_clear_row(
     assert code == 1
     assert rows[failing]["passed"] is False, rows
     assert detail in rows[failing]["detail"]
-
-
-# -- the delegates of docs/WRITING-A-DELEGATE.md, from the doc alone ----------------------------
-
-
-def doc_block(language: str) -> str:
-    text = (REPO / "docs" / "WRITING-A-DELEGATE.md").read_text(encoding="utf-8")
-    blocks = [
-        block.split("\n", 1)[1]
-        for block in text.split("```")[1::2]
-        if block.startswith(language + "\n") and block.split("\n", 1)[1].startswith("#!")
-    ]
-    assert len(blocks) == 1, f"one complete {language} delegate expected in the doc"
-    return blocks[0]
-
-
-def in_ci() -> bool:
-    return bool(os.environ.get("CI") or os.environ.get("BAKEPLAN_CI"))
-
-
-@pytest.mark.parametrize("language", ["python", "sh"])
-def test_the_documented_delegates_check_and_plan(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    language: str,
-) -> None:
-    if language == "sh" and shutil.which("jq") is None and not in_ci():
-        pytest.skip("jq is not installed (.ci/run installs it)")
-    source = doc_block(language)
-    if language == "python":  # the doc says: a #! naming a Python with bakeplan installed
-        source = f"#!{sys.executable}\n" + source.split("\n", 1)[1]
-    name = "hostname-lower" if language == "python" else "env-to-boot"
-    path = tmp_path / name
-    path.write_text(source, encoding="utf-8")
-    path.chmod(0o755)
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run_main(capsys, "delegates", "add", name, "--", f"./{name}")
-    assert code == 0, err
-    code, rows = check(capsys, name)
-    assert code == 0, rows
-    code, out, err = run_main(capsys, "plan", str(HYBRID))
-    assert code == 0, err
-    plan = json.loads(out)
-    runtime = plan["runtime"]["config"]
-    if language == "python":
-        assert runtime["netbsd"]["sysctl"]["kern.hostname"] == "mirage-www"
-    else:
-        assert "env" not in runtime
-        assert plan["toolchains"]["ocaml"]["boot"] == ["--TZ=UTC"]
-    # A bad fragment is refused with the delegate's pointer.
-    config = tmp_path / "bad.json"
-    bad = {"netbsd": {"sysctl": {"kern.hostname": "MÜNCHEN"}}, "env": {"TZ": "UTC", "N": "1"}}
-    if language == "sh":
-        bad["env"] = {"TZ": "UTC", "a/b": "ok"}
-    config.write_text(json.dumps(bad))
-    code, _, err = run_main(capsys, "plan", str(config))
-    if language == "python":
-        assert code == 1
-        assert "at /netbsd/sysctl/kern.hostname: host names are ASCII" in err
-    else:
-        assert code == 0, err  # strings all: accepted, and the key is escaped in the args
 
 
 def test_an_inner_answer_breaking_the_outer_fragment_schema_is_the_inner_delegates_fault(
