@@ -1,0 +1,159 @@
+"""bakeplan's outputs proven by the real rumprun: every case of ``e2e/cases`` is planned
+for each dialect, linked by that dialect's real ``rumprun-bake`` from the emitted
+configuration, and booted under QEMU with the emitted command line; a probe program
+reports what rumprun configured, and the report must match the plan, fact by fact.
+
+- ``test_refused``: a config the dialect's rumprun cannot be given is refused (exit 3,
+  naming each pointer the case lists), and nothing is baked.
+- ``test_link``: ``rumprun-bake describe`` of the emitted configuration is the plan's
+  ``bake.libs``, in order, without the libraries the case forbids.
+- ``test_boot``: the image boots to rumprun's ``halted`` and the probe saw what the
+  plan says (``rumprun/expect.py`` reads the plan as the real rumprun reads it).
+
+Off CI a test whose tools are missing skips with the reason; with ``CI=true`` it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rumprun import cases, expect, net, proc, report
+from rumprun.bakery import Baked, Bakery, Prepared, Refused
+from rumprun.tools import DIALECTS, TOOLCHAINS, dhcp_support, missing_host_tools, need, tap_support
+
+# Emulated, on a shared machine: a boot takes about a second, a DHCP lease a few more.
+BOOT_TIMEOUT = 120
+CASES = cases.load_all()
+
+
+def _params(*, refused: bool) -> list[object]:
+    return [
+        pytest.param(
+            case,
+            dialect,
+            id=f"{case.name}-{dialect}",
+            marks=[pytest.mark.xfail(reason=bug, strict=True)]
+            if (bug := case.known_bugs.get(dialect))
+            else [],
+        )
+        for case in CASES
+        for dialect in DIALECTS
+        if bool(case.refusal(dialect)) == refused
+    ]
+
+
+def _unusable(dialect: str) -> str | None:
+    return missing_host_tools() or TOOLCHAINS[dialect].missing()
+
+
+@pytest.fixture(scope="session")
+def bakery(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Bakery]:
+    """One bakery for the run; it starts on every selected case at once, in test order,
+    so that baking runs ahead of booting."""
+    shop = Bakery(tmp_path_factory.mktemp("rumprun"))
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        case, dialect = params.get("case"), params.get("dialect")
+        if isinstance(case, cases.Case) and dialect and not _unusable(dialect):
+            shop.prefetch(case, dialect)
+    yield shop
+    shop.close()
+
+
+def _prepared(bakery: Bakery, case: cases.Case, dialect: str) -> Prepared:
+    need(not _unusable(dialect), _unusable(dialect) or "")
+    return bakery.get(case, dialect)
+
+
+def _baked(bakery: Bakery, case: cases.Case, dialect: str) -> Baked:
+    prepared = _prepared(bakery, case, dialect)
+    assert isinstance(prepared, Baked)
+    return prepared
+
+
+@pytest.mark.parametrize(("case", "dialect"), _params(refused=True))
+def test_refused(bakery: Bakery, case: cases.Case, dialect: str) -> None:
+    prepared = _prepared(bakery, case, dialect)
+    assert isinstance(prepared, Refused)
+    pointers = case.refusal(dialect)
+    assert prepared.exit_code == 3, (
+        f"{case.name}: the {dialect} rumprun cannot be given {', '.join(pointers)}, so "
+        f"bakeplan must refuse it (exit 3); it exited {prepared.exit_code}"
+        + (
+            f":\n{prepared.stderr}"
+            if prepared.stderr
+            else f" and wrote {prepared.workdir}/plan.json"
+        )
+    )
+    # A pointer counts as named when bakeplan names it or one beneath it.
+    unnamed = [p for p in pointers if not re.search(re.escape(p) + r"(?![\w~.-])", prepared.stderr)]
+    assert not unnamed, f"bakeplan's refusal does not name {unnamed}:\n{prepared.stderr}"
+
+
+@pytest.mark.parametrize(("case", "dialect"), _params(refused=False))
+def test_link(bakery: Bakery, case: cases.Case, dialect: str) -> None:
+    baked = _baked(bakery, case, dialect)
+    libs = list(baked.plan["bake"]["libs"])
+    described = list(baked.described)
+    assert described == libs, (
+        f"`{baked.describe_command}` differs from the plan's bake.libs:\n"
+        + "\n".join(
+            difflib.unified_diff(libs, described, "plan bake.libs", "rumprun-bake", lineterm="")
+        )
+    )
+    linked = [lib for lib in case.forbid_libs if lib in described]
+    assert not linked, f"{case.name} must not link {linked}; `{baked.describe_command}` has them"
+
+
+@contextlib.contextmanager
+def _network(baked: Baked, machine: expect.Machine) -> Iterator[None]:
+    """The taps the QEMU line names, and a DHCP server where the plan uses DHCP."""
+    if not baked.taps:
+        yield
+        return
+    need(not tap_support(), tap_support() or "")
+    if machine.dhcp:
+        need(not dhcp_support(), dhcp_support() or "")
+    with net.taps(list(baked.taps.values())), contextlib.ExitStack() as servers:
+        for interface, pool in machine.dhcp.items():
+            servers.enter_context(
+                net.dhcp_server(baked.taps[interface], pool, workdir=baked.workdir)
+            )
+        yield
+
+
+def _pools(baked: Baked) -> dict[str, net.DhcpPool]:
+    return {name: net.DhcpPool(net.dhcp_network(i)) for i, name in enumerate(baked.net_devices)}
+
+
+@pytest.mark.parametrize(("case", "dialect"), _params(refused=False))
+def test_boot(bakery: Bakery, case: cases.Case, dialect: str) -> None:
+    baked = _baked(bakery, case, dialect)
+    machine = expect.from_plan(baked.plan, bins=baked.bins, disks=baked.images, pools=_pools(baked))
+    machine.forbid_families = frozenset(case.forbid_families)
+    assert "<host:" not in baked.qemu_line, f"a host value is missing: {baked.qemu_line}"
+    argv = shlex.split(baked.qemu_line)
+    log = baked.workdir / "console.log"
+    with _network(baked, machine):
+        console = proc.boot(argv, log=log, timeout=BOOT_TIMEOUT)
+    diffs = expect.compare(machine, report.parse(console.text))
+    if not console.halted:
+        diffs.insert(0, f"the boot ended by {console.ended_by}, not by rumprun's `halted`")
+    assert not diffs, "\n".join(
+        [
+            f"{case.name} ({dialect}): what the probe saw differs from the plan",
+            *(f"  - {line}" for line in diffs),
+            f"booted: {baked.qemu_line}",
+            f"runtime config: {Path(baked.workdir, 'runtime.json').read_text()}",
+            f"console ({log}), last lines:",
+            proc.tail(console.text),
+        ]
+    )
