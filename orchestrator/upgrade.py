@@ -29,17 +29,18 @@ its line.
 
 from __future__ import annotations
 
+import bisect
 import json
 import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from orchestrator import config as dialect
 from orchestrator import master
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, raise_all
+from orchestrator.jsontext import DEFAULT_MAX_DEPTH
 from orchestrator.routing import pointer_of
 
 _SPEC_ONLY_KEYS = ("rc", "mount", "netbsd")
@@ -61,22 +62,77 @@ class Node:
         return self.members is not None
 
     def plain(self) -> Any:
-        if self.members is not None:
-            return {key: node.plain() for key, _, node in self.members}
-        if isinstance(self.value, list):
-            return [item.plain() for item in self.value]
-        return self.value
+        """The value as JSON data (a later repeated key wins), built without recursion:
+        the reader allows 512 levels, more than Python's own stack would."""
+        made: dict[int, Any] = {}
+        # Post-order over an explicit stack: a node is made once its children are.
+        pending: list[tuple[Node, bool]] = [(self, False)]
+        while pending:
+            node, ready = pending.pop()
+            children = (
+                [child for _, _, child in node.members]
+                if node.members is not None
+                else node.value
+                if isinstance(node.value, list)
+                else []
+            )
+            if not ready and children:
+                pending.append((node, True))
+                pending.extend((child, False) for child in children)
+                continue
+            if node.members is not None:
+                made[id(node)] = {key: made[id(child)] for key, _, child in node.members}
+            elif isinstance(node.value, list):
+                made[id(node)] = [made[id(child)] for child in node.value]
+            else:
+                made[id(node)] = node.value
+        return made[id(self)]
+
+
+@dataclass
+class _Open:
+    """An object or array the reader is inside: what it holds so far."""
+
+    kind: str  # "{" or "["
+    line: int
+    members: list[tuple[str, int, Node]] = field(default_factory=list)
+    items: list[Node] = field(default_factory=list)
+    key: tuple[str, int] | None = None  # the member whose value is being read
+    separated: bool = True
+
+    def add(self, node: Node) -> None:
+        if self.kind == "[":
+            self.items.append(node)
+            return
+        assert self.key is not None
+        self.members.append((*self.key, node))
+        self.key = None
+
+    def closed(self) -> Node:
+        if self.kind == "[":
+            return Node(self.line, self.items)
+        return Node(self.line, members=tuple(self.members))
 
 
 @dataclass
 class _Reader:
+    """The legacy text read with an explicit stack, not recursion: nesting costs memory
+    only, and is bounded as a config's is (``jsontext.DEFAULT_MAX_DEPTH`` levels)."""
+
     text: str
     source: str
     undouble: bool = False
     pos: int = 0
+    max_depth: int = DEFAULT_MAX_DEPTH
+    _newlines: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        # Where each line ends, so that a position's line is a bisection, not a count
+        # from the start (which made a large text quadratic to read).
+        self._newlines = [m.start() for m in re.finditer("\n", self.text)]
 
     def line(self, pos: int | None = None) -> int:
-        return self.text.count("\n", 0, self.pos if pos is None else pos) + 1
+        return bisect.bisect_left(self._newlines, self.pos if pos is None else pos) + 1
 
     def fail(self, message: str, pos: int | None = None) -> InputError:
         return InputError(message, file=self.source, line=self.line(pos))
@@ -98,35 +154,54 @@ class _Reader:
         return self.text[self.pos] if self.pos < len(self.text) else ""
 
     def value(self) -> Node:
+        """One value, however deeply nested, up to ``max_depth`` levels."""
+        stack: list[_Open] = []
+        while True:
+            node = self._start(stack)
+            while node is not None or stack:
+                if node is not None:
+                    if not stack:
+                        return node
+                    stack[-1].add(node)
+                if self._next(stack[-1]):
+                    node = stack.pop().closed()
+                    continue
+                break  # the next member or item is a value to read
+
+    def _start(self, stack: list[_Open]) -> Node | None:
+        """A scalar or string read whole, or None after opening an object or array."""
         self.skip_ws()
         char = self.peek()
-        if char == "{":
-            return self.obj()
-        if char == "[":
-            return self.array()
+        if char in ("{", "["):
+            if len(stack) >= self.max_depth:
+                raise self.fail(
+                    f"nesting deeper than {self.max_depth} levels (the most bakeplan reads, "
+                    "as in a config)"
+                )
+            stack.append(_Open(char, self.line()))
+            self.pos += 1
+            return None
         if char == '"':
             line = self.line()
             return Node(line, self.string())
         return self.scalar()
 
-    def obj(self) -> Node:
-        line = self.line()
-        self.pos += 1
-        members: list[tuple[str, int, Node]] = []
-        separated = True
-        while True:
-            # `{,` openers, doubled and trailing commas: the launcher's habits.
-            if self.skip_commas():
-                separated = True
-            char = self.peek()
-            if char == "}":
-                self.pos += 1
-                return Node(line, members=tuple(members))
-            if char == "":
-                raise self.fail(f"the object opened on line {line} is never closed")
+    def _next(self, open_: _Open) -> bool:
+        """Move to ``open_``'s next member or item: True when it closed instead."""
+        # `{,` openers, doubled and trailing commas: the launcher's habits.
+        if self.skip_commas():
+            open_.separated = True
+        char = self.peek()
+        what = "object" if open_.kind == "{" else "array"
+        if char == ("}" if open_.kind == "{" else "]"):
+            self.pos += 1
+            return True
+        if char == "":
+            raise self.fail(f"the {what} opened on line {open_.line} is never closed")
+        if open_.kind == "{":
             if char != '"':
                 raise self.fail(f"expected a quoted key or }}, found {char!r}")
-            if not separated:
+            if not open_.separated:
                 raise self.fail("a comma is missing before this key")
             key_line = self.line()
             key = self.string()
@@ -134,27 +209,11 @@ class _Reader:
             if self.peek() != ":":
                 raise self.fail(f"expected : after the key {key!r}")
             self.pos += 1
-            members.append((key, key_line, self.value()))
-            separated = False
-
-    def array(self) -> Node:
-        line = self.line()
-        self.pos += 1
-        items: list[Node] = []
-        separated = True
-        while True:
-            if self.skip_commas():
-                separated = True
-            char = self.peek()
-            if char == "]":
-                self.pos += 1
-                return Node(line, items)
-            if char == "":
-                raise self.fail(f"the array opened on line {line} is never closed")
-            if not separated:
-                raise self.fail("a comma is missing before this value")
-            items.append(self.value())
-            separated = False
+            open_.key = (key, key_line)
+        elif not open_.separated:
+            raise self.fail("a comma is missing before this value")
+        open_.separated = False
+        return False
 
     def string(self) -> str:
         start = self.pos
@@ -208,7 +267,7 @@ def read_legacy(text: str, source: str) -> tuple[Node, list[str]]:
             f"line {reader.line()}: every comma is doubled (QEMU -append text): undoubled, "
             "inside strings too"
         )
-    top = reader.obj()
+    top = reader.value()
     reader.skip_commas()
     if reader.pos < len(text):
         raise reader.fail("text after the config's closing }")
@@ -224,8 +283,13 @@ class Upgrade:
 
     config: dict[str, Any]
     notes: tuple[str, ...]
+    # A config already in the specification dialect is given back as it came, byte for
+    # byte, not re-indented: there was nothing to upgrade.
+    copied: str | None = None
 
     def text(self) -> str:
+        if self.copied is not None:
+            return self.copied
         return json.dumps(self.config, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -272,50 +336,83 @@ class _Builder:
         return config
 
 
+def _already_specified(text: str, source: str) -> dict[str, Any] | None:
+    """The config when ``text`` is already in the specification dialect (strict JSON
+    with no sign of the legacy one), else None.  Whether it is valid is ``validate``'s
+    and ``plan``'s to say: a delegate may own a part the schema alone would refuse."""
+    from orchestrator import jsontext  # noqa: PLC0415
+    from orchestrator.errors import BakeplanError  # noqa: PLC0415
+
+    try:
+        document = jsontext.parse(text, source=source)
+    except BakeplanError:
+        return None  # not strict JSON: the launcher's text, or broken
+    if not isinstance(document, dict) or not document:
+        return None
+    # The loader's own signs of the legacy dialect (its keys, a "K=V" env, a flat net or
+    # blk): what plan refuses as legacy is what upgrade converts, nothing else.
+    marks = dialect._legacy_data_marks(dialect.Config(source=source, text=text, data=document))
+    return None if marks else document
+
+
 def upgrade_text(text: str, source: str) -> Upgrade:
-    """Upgrade the legacy config ``text``; raise ``InputError`` at the line of what cannot be."""
+    """Upgrade the legacy config ``text``.  Every part that cannot be mapped is an
+    ``InputError`` at its line, all of them raised together, by line; a config already
+    in the specification dialect is given back as it is."""
+    specified = _already_specified(text, source)
+    if specified is not None:
+        said = "already in the specification dialect: nothing to upgrade"
+        return Upgrade(config=specified, notes=(said,), copied=text)
     top, notes = read_legacy(text, source)
     builder = _Builder(source, notes=notes)
     assert top.members is not None
+    problems: list[InputError] = []
     for key, line, node in top.members:
-        if key in _SPEC_ONLY_KEYS:
-            raise builder.fail(
-                line,
-                f"{key!r} is a key of the specification dialect: this config is not (only) "
-                "legacy, so there is nothing bakeplan can upgrade safely",
-                hint="a config in the specification dialect needs no upgrade",
+        try:
+            if key in _SPEC_ONLY_KEYS:
+                raise builder.fail(
+                    line,
+                    f"{key!r} is a key of the specification dialect: this config is not (only) "
+                    "legacy, so there is nothing bakeplan can upgrade safely",
+                    hint="a config in the specification dialect needs no upgrade",
+                )
+            handler = _HANDLERS.get(key)
+            if handler is None:
+                raise builder.fail(
+                    line,
+                    f"unknown key {key!r}: rumprun master would stop at boot (no match for key)",
+                    hint=f"legacy keys: {', '.join(master.KEYS)}",
+                )
+            handler(builder, line, node)
+        except InputError as error:
+            problems.append(error)  # and on to the next key: every problem in one run
+    if not any(key in ("cmdline", "rc_TESTING") for key, _, _ in top.members):
+        problems.append(
+            builder.fail(
+                top.line,
+                "no cmdline or rc_TESTING: rumprun master refuses to boot without one "
+                "(rumprun_config: no bins)",
             )
-        handler = _HANDLERS.get(key)
-        if handler is None:
-            raise builder.fail(
-                line,
-                f"unknown key {key!r}: rumprun master would stop at boot (no match for key)",
-                hint=f"legacy keys: {', '.join(master.KEYS)}",
-            )
-        handler(builder, line, node)
-    if not builder.rc:
-        raise builder.fail(
-            top.line,
-            "no cmdline or rc_TESTING: rumprun master refuses to boot without one "
-            "(rumprun_config: no bins)",
         )
     config = builder.result()
-    _check(builder, config)
+    if not problems:
+        # Only a whole mapping is judged as a config: a partial one would blame parts
+        # that are missing because of the problems above.
+        problems = _check(builder, config)
+    raise_all(sorted(problems, key=lambda error: error.line or 0))
     return Upgrade(config=config, notes=tuple(builder.notes))
 
 
-def _check(builder: _Builder, config: dict[str, Any]) -> None:
-    """The upgraded config must be valid in the specification dialect; say where not."""
-    violations = dialect.validate_dialect(config)
-    if not violations:
-        return
-    first = violations[0]
-    line = _line_of(builder.lines, first.pointer)
-    raise builder.fail(
-        line,
-        f"cannot be mapped to a valid config: {first.pointer}: {first.message}",
-        hint=f"expected {first.expected}" if first.expected else None,
-    )
+def _check(builder: _Builder, config: dict[str, Any]) -> list[InputError]:
+    """Where the upgraded config is not valid in the specification dialect, if anywhere."""
+    return [
+        builder.fail(
+            _line_of(builder.lines, v.pointer),
+            f"cannot be mapped to a valid config: {v.pointer}: {v.message}",
+            hint=f"expected {v.expected}" if v.expected else None,
+        )
+        for v in dialect.validate_dialect(config)
+    ]
 
 
 def _line_of(lines: dict[str, int], pointer: str) -> int:
@@ -617,13 +714,10 @@ def notes_for_humans(result: Upgrade) -> Iterator[str]:
 
 def upgrade_file(path: str) -> Upgrade:
     """Upgrade the legacy config at ``path`` (``-``: stdin)."""
-    import sys  # noqa: PLC0415
-
     source = "<stdin>" if path == "-" else path
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the config: {exc.strerror or exc}", file=source) from None
+    # The bound a config has: a larger file, an endless pipe or /dev/zero is refused
+    # before it is read whole.
+    raw = dialect._read(path, source)  # the config loader's own bounded read
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1,0 +1,119 @@
+"""``bakeplan upgrade``'s reader and its report: an explicit stack, not recursion, with
+the same input bounds as a config (4 MiB, 512 levels); every problem of a file in one
+run, by line; and a config already in the specification dialect given back as it is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO
+from helpers_cli import run_main
+from hypothesis import given
+from hypothesis import strategies as st
+from test_hostile import _VALUES as JSON_VALUES  # the same JSON values the fuzzers use
+
+from orchestrator.upgrade import read_legacy
+
+
+def bakeplan(*argv: str, stdin: Any = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *argv],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_deeply_nested_input_is_refused_at_the_bound_never_a_recursion_error(
+    tmp_path: Path,
+) -> None:
+    legacy = tmp_path / "deep.txt"
+    legacy.write_text('{"cmdline": "www",\n"env": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    done = bakeplan("upgrade", str(legacy))
+    assert done.returncode == 2, done.stderr
+    assert f"{legacy}:2: nesting deeper than 512 levels" in done.stderr
+    assert "RecursionError" not in done.stderr and "internal error" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_nesting_up_to_the_bound_is_read() -> None:
+    inner: Any = "x"
+    for _ in range(511):
+        inner = [inner]
+    top, _ = read_legacy(json.dumps({"a": inner}), "t")
+    assert top.plain() == {"a": inner}
+
+
+@pytest.mark.parametrize("where", ["file", "stdin"])
+def test_input_beyond_a_configs_size_is_refused_before_it_is_read(
+    tmp_path: Path, where: str
+) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text('{"cmdline": "' + "x" * (5 << 20) + '"}')
+    if where == "file":
+        done = bakeplan("upgrade", str(big))
+    else:
+        with Path("/dev/zero").open("rb") as endless:
+            done = bakeplan("upgrade", "-", stdin=endless)
+    assert done.returncode == 2, done.stderr
+    assert "more than the 4 MiB bakeplan reads" in done.stderr
+
+
+LEGACY = """{,
+"cmdline": 5,
+"env": "NOEQUALS",
+"rc_TESTING": [{"bin": "a", "argv": [], "runmode": "?"}],
+"hostname": 7,
+"zz": 1,
+}
+"""
+
+
+def test_every_problem_of_a_file_is_reported_in_one_run_by_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy = tmp_path / "legacy.txt"
+    legacy.write_text(LEGACY)
+    out = tmp_path / "config.json"
+    code, stdout, err = run_main(capsys, "upgrade", str(legacy), "-o", str(out))
+    assert (code, stdout) == (2, "")
+    lines = [line for line in err.splitlines() if line.startswith("bakeplan: invalid input:")]
+    assert [line.split(":")[3] for line in lines] == ["2", "3", "4", "5", "6"]
+    assert "cmdline must be a string" in lines[0]
+    assert 'is not "NAME=VALUE"' in lines[1]
+    assert "invalid runmode '?'" in lines[2]
+    assert "hostname must be a string" in lines[3]
+    assert "unknown key 'zz'" in lines[4]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [REPO / "examples" / "hybrid" / "config.json", REPO / "examples" / "cni" / "config.json"],
+    ids=["hybrid", "cni"],
+)
+def test_a_config_in_the_specification_dialect_has_nothing_to_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    code, stdout, err = run_main(capsys, "upgrade", str(config))
+    assert code == 0, err
+    assert err == "upgrade: already in the specification dialect: nothing to upgrade\n"
+    assert stdout == config.read_text()  # copied as it is, not re-indented
+    assert "legacy" not in err
+    out = tmp_path / "out.json"
+    assert run_main(capsys, "upgrade", str(config), "-o", str(out))[0] == 0
+    assert out.read_bytes() == config.read_bytes()
+
+
+@given(document=st.dictionaries(st.text(max_size=6), JSON_VALUES, max_size=5))
+def test_the_reader_reads_strict_json_as_json_does(document: dict[str, Any]) -> None:
+    for text in (json.dumps(document), json.dumps(document, indent=1)):
+        top, _ = read_legacy(text, "t")
+        assert top.plain() == json.loads(text)
