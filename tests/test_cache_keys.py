@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from helpers_cli import run_main
 from helpers_exec import write_sh
+from helpers_pip import pip_install, virtualenv
 
 from orchestrator import digest, installed
 
@@ -71,32 +71,6 @@ def project(folder: Path) -> Path:
     return source
 
 
-def virtualenv(folder: Path) -> Path:
-    env = folder / "env"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120
-    )
-    return env
-
-
-def pip_install(env: Path, *args: str) -> None:
-    """pip (this interpreter's) installing into ``env``; skipped when no index serves
-    the build's setuptools.  The user's own pip configuration applies, not the test's
-    XDG folders."""
-    environ = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
-    python = str(env / "bin" / "python")
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"pip cannot install here: {done.stderr.strip().splitlines()[-1:]}")
-
-
 def registry(folder: Path, entry: dict[str, object]) -> Path:
     path = folder / "registry.json"
     path.write_text(json.dumps({"delegates": [entry]}))
@@ -121,7 +95,7 @@ def test_editing_an_editable_console_script_delegate_is_a_miss(
 ) -> None:
     source = project(tmp_path)
     env = virtualenv(tmp_path)
-    pip_install(env, "--editable", str(source))
+    pip_install(env, "--quiet", "--editable", str(source))
     script = env / "bin" / "toy-delegate"
     reg = registry(tmp_path, {"name": "toy", "command": [str(script)], "claims": ["/env"]})
     # What the key covers: the editable install's source files, not the wrapper alone.
@@ -149,7 +123,7 @@ def test_reinstalling_other_code_is_a_miss(
 ) -> None:
     source = project(tmp_path)
     env = virtualenv(tmp_path)
-    pip_install(env, str(source))
+    pip_install(env, "--quiet", str(source))
     script = env / "bin" / "toy-delegate"
     reg = registry(tmp_path, {"name": "toy", "command": [str(script)], "claims": ["/env"]})
     (code,) = installed.code_of([str(script)])
@@ -160,7 +134,7 @@ def test_reinstalling_other_code_is_a_miss(
     module = source / "toy_delegate" / "main.py"
     module.write_text(module.read_text().replace('VERSION = "v1"', 'VERSION = "v3"'))
     installed._memo.clear()  # a new bakeplan process would find the files anew
-    pip_install(env, "--force-reinstall", str(source))
+    pip_install(env, "--quiet", "--force-reinstall", str(source))
     assert plan(capsys, tmp_path, reg)[1:] == ({"toy": {"version": ["v3"]}}, False)
 
 
