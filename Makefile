@@ -9,13 +9,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test e2e lint bench images clean
 
+# setuptools says "Editable installation. Please be careful with folders in your working
+# directory with the same name as your package" on every editable install that maps a
+# folder to another name (delegates/ installs as bakeplan_delegates): information with
+# nothing to act on, so the install below stays silent.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# setuptools says "Editable installation. Please be careful with folders in your
-	# working directory with the same name as your package" on every editable install
-	# that maps a folder to another name (delegates/ installs as bakeplan_delegates):
-	# information with nothing to act on, so the install stays silent.
 	PYTHONWARNINGS='ignore:Editable installation:UserWarning' $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
