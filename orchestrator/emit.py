@@ -4,8 +4,9 @@ Each emitter reads only the plan, so what it prints is what the plan says:
 
 * ``rumprun-json``: the runtime config as strict compact JSON, the exact bytes of the
   multiboot module (hw) or of xenstore's ``rumprun/cfg`` (Xen), with no final newline;
-* ``qemu-append``: the same with every comma doubled, for QEMU's ``-append`` (how master's
-  ``rumprun`` launcher passed it);
+* ``qemu-append``: the same bytes, for QEMU's ``-append`` (the kernel command line, which
+  rumprun reads when no multiboot module is given), checked against the command line's
+  own limit; QEMU passes it as it is, commas included
 * ``rumprun-bake-conf``: a rumprun-bake.conf defining ``<base>_bakeplan``: the base config
   with the plan's directives, so that ``rumprun-bake -c FILE <base>_bakeplan OUT IN...``
   links exactly ``bake.libs``;
@@ -141,8 +142,9 @@ def _qemu_append(plan: Mapping[str, Any], host: _Host) -> Emitted:
     if plan["bake"]["platform"] == "xen":
         notes.append("warning: -append is QEMU's; this plan is for Xen, which reads xenstore")
     notes += _size_note(plan, len(text.encode("utf-8")), CMDLINE_LIMIT, "multiboot command line")
-    # QEMU reads ",," in an option value as one comma: every comma is doubled.
-    return Emitted(text.replace(",", ",,"), tuple(notes))
+    # QEMU hands -append to the kernel as it is (QEMU 7.2, seen by booting): a comma is
+    # not doubled.  rumprun's old launcher doubled them, which its parser tolerates.
+    return Emitted(text, tuple(notes))
 
 
 def bakeplan_config_name(plan: Mapping[str, Any]) -> str:

@@ -378,7 +378,7 @@ def test_emit_rumprun_json_gives_masters_bytes_with_repeated_keys(
     code, out, err = run_main(
         capsys, "plan", str(config), "-r", str(registry), "--emit", "qemu-append"
     )
-    assert out == '{"rc_TESTING":[{"bin":"p",,"argv":[]}],,"env":"A=1",,"env":"B=2"}'
+    assert out == '{"rc_TESTING":[{"bin":"p","argv":[]}],"env":"A=1","env":"B=2"}'
 
 
 def test_validate_refuses_what_master_cannot_say_before_any_delegate(
