@@ -50,7 +50,9 @@ class Described:
 
 
 _lock = threading.Lock()
-_memory: dict[str, tuple[bytes, Description]] = {}
+# Answers this process has seen, by store folder and key: a process that moves its cache
+# folder (XDG_CACHE_HOME) must not be answered from another folder's memory.
+_memory: dict[tuple[Path, str], tuple[bytes, Description]] = {}
 _stores: dict[Path, Responses] = {}
 
 
@@ -174,13 +176,14 @@ def cached(entry: Entry, argv: Sequence[str], *, pointer: str | None = None) -> 
     """The describe answer kept for this delegate (in memory, then in the store), if any.
     Starts no process."""
     key = _key(entry, argv, pointer)
+    store = _store()
     with _lock:
-        known = _memory.get(key)
+        known = _memory.get((store.folder, key))
     if known is not None:
         return Described(
             delegate=entry.name, key=key, raw=known[0], description=known[1], source="memory"
         )
-    raw = _store().get(key)
+    raw = store.get(key)
     if raw is None:
         return None
     try:
@@ -188,7 +191,7 @@ def cached(entry: Entry, argv: Sequence[str], *, pointer: str | None = None) -> 
     except BakeplanError:
         return None  # filed by a bakeplan that checked less: ask the delegate again
     with _lock:
-        _memory[key] = (raw, description)
+        _memory[store.folder, key] = (raw, description)
     return Described(delegate=entry.name, key=key, raw=raw, description=description, source="cache")
 
 
@@ -227,9 +230,10 @@ def ask(
     description = validated(entry, argv, pointer, outcome.stdout, outcome)
     if use_cache:
         # Only a valid answer is kept, as for configure answers.
+        store = _store()
         with _lock:
-            _memory[key] = (outcome.stdout, description)
-        _store().put(key, outcome.stdout)
+            _memory[store.folder, key] = (outcome.stdout, description)
+        store.put(key, outcome.stdout)
     return Described(
         delegate=entry.name, key=key, raw=outcome.stdout, description=description, source="asked"
     )
@@ -312,9 +316,10 @@ def _same(
 def _keep(entry: Entry, argv: Sequence[str], pointer: str, described: Described) -> None:
     """File an answer ``ask`` got without the cache (the caller checked for it first)."""
     key = _key(entry, argv, pointer)
+    store = _store()
     with _lock:
-        _memory[key] = (described.raw, described.description)
-    _store().put(key, described.raw)
+        _memory[store.folder, key] = (described.raw, described.description)
+    store.put(key, described.raw)
 
 
 def _filled_by(routing: Routing, run: Run, pointer: str) -> Run | None:
