@@ -73,12 +73,6 @@ def _prepared(bakery: Bakery, case: cases.Case, dialect: str) -> Prepared:
     return bakery.get(case, dialect)
 
 
-def _baked(bakery: Bakery, case: cases.Case, dialect: str) -> Baked:
-    prepared = _prepared(bakery, case, dialect)
-    assert isinstance(prepared, Baked)
-    return prepared
-
-
 @pytest.mark.parametrize(("case", "dialect"), _params(refused=True))
 def test_refused(bakery: Bakery, case: cases.Case, dialect: str) -> None:
     prepared = _prepared(bakery, case, dialect)
@@ -98,24 +92,27 @@ def test_refused(bakery: Bakery, case: cases.Case, dialect: str) -> None:
     assert not unnamed, f"bakeplan's refusal does not name {unnamed}:\n{prepared.stderr}"
 
 
-@pytest.mark.parametrize(("case", "dialect"), _params(refused=False))
-def test_link(bakery: Bakery, case: cases.Case, dialect: str) -> None:
-    baked = _baked(bakery, case, dialect)
-    libs = list(baked.plan["bake"]["libs"])
-    described = list(baked.described)
-    assert described == libs, (
-        f"`{baked.describe_command}` differs from the plan's bake.libs:\n"
-        + "\n".join(
-            difflib.unified_diff(libs, described, "plan bake.libs", "rumprun-bake", lineterm="")
-        )
-    )
-    linked = [lib for lib in case.forbid_libs if lib in described]
-    assert not linked, f"{case.name} must not link {linked}; `{baked.describe_command}` has them"
+@pytest.fixture
+def baked(bakery: Bakery, case: cases.Case, dialect: str) -> Baked:
+    """The case planned, emitted, described and baked for the dialect."""
+    prepared = _prepared(bakery, case, dialect)
+    assert isinstance(prepared, Baked)
+    return prepared
 
 
-@contextlib.contextmanager
-def _network(baked: Baked, machine: expect.Machine) -> Iterator[None]:
-    """The taps the QEMU line names, and a DHCP server where the plan uses DHCP."""
+@pytest.fixture
+def machine(baked: Baked, case: cases.Case) -> expect.Machine:
+    """What the probe must see, from the plan (and the host side the harness made)."""
+    pools = {name: net.DhcpPool(net.dhcp_network(i)) for i, name in enumerate(baked.taps)}
+    seen = expect.from_plan(baked.plan, bins=baked.bins, disks=baked.images, pools=pools)
+    seen.forbid_families = frozenset(case.forbid_families)
+    return seen
+
+
+@pytest.fixture
+def network(baked: Baked, machine: expect.Machine) -> Iterator[None]:
+    """The taps the QEMU line names, made for this boot and removed after it, and a
+    DHCP server on each tap whose interface the plan configures by DHCP."""
     if not baked.taps:
         yield
         return
@@ -130,20 +127,27 @@ def _network(baked: Baked, machine: expect.Machine) -> Iterator[None]:
         yield
 
 
-def _pools(baked: Baked) -> dict[str, net.DhcpPool]:
-    return {name: net.DhcpPool(net.dhcp_network(i)) for i, name in enumerate(baked.net_devices)}
+# scope="module" keeps each case's tests together, so baking runs ahead of booting.
+@pytest.mark.parametrize(("case", "dialect"), _params(refused=False), scope="module")
+def test_link(baked: Baked, case: cases.Case) -> None:
+    libs = list(baked.plan["bake"]["libs"])
+    described = list(baked.described)
+    assert described == libs, (
+        f"`{baked.describe_command}` differs from the plan's bake.libs:\n"
+        + "\n".join(
+            difflib.unified_diff(libs, described, "plan bake.libs", "rumprun-bake", lineterm="")
+        )
+    )
+    linked = [lib for lib in case.forbid_libs if lib in described]
+    assert not linked, f"{case.name} must not link {linked}; `{baked.describe_command}` has them"
 
 
-@pytest.mark.parametrize(("case", "dialect"), _params(refused=False))
-def test_boot(bakery: Bakery, case: cases.Case, dialect: str) -> None:
-    baked = _baked(bakery, case, dialect)
-    machine = expect.from_plan(baked.plan, bins=baked.bins, disks=baked.images, pools=_pools(baked))
-    machine.forbid_families = frozenset(case.forbid_families)
+@pytest.mark.parametrize(("case", "dialect"), _params(refused=False), scope="module")
+@pytest.mark.usefixtures("network")
+def test_boot(baked: Baked, machine: expect.Machine, case: cases.Case, dialect: str) -> None:
     assert "<host:" not in baked.qemu_line, f"a host value is missing: {baked.qemu_line}"
-    argv = shlex.split(baked.qemu_line)
     log = baked.workdir / "console.log"
-    with _network(baked, machine):
-        console = proc.boot(argv, log=log, timeout=BOOT_TIMEOUT)
+    console = proc.boot(shlex.split(baked.qemu_line), log=log, timeout=BOOT_TIMEOUT)
     diffs = expect.compare(machine, report.parse(console.text))
     if not console.halted:
         diffs.insert(0, f"the boot ended by {console.ended_by}, not by rumprun's `halted`")
@@ -157,3 +161,5 @@ def test_boot(bakery: Bakery, case: cases.Case, dialect: str) -> None:
             proc.tail(console.text),
         ]
     )
+    # Passed: the image (17 MB) is not worth keeping; a failed one stays for a look.
+    (baked.workdir / "kernel.bin").unlink()
