@@ -25,6 +25,15 @@ def description(name: str, **fields: object) -> dict[str, object]:
     )
 
 
+def write_registry(folder: Path, *entries: dict[str, object]) -> Path:
+    """``folder/registry.json`` holding ``entries``, mode 0644 (the trust check refuses
+    a registry others may write)."""
+    path = folder / "registry.json"
+    path.write_text(json.dumps({"delegates": list(entries)}), encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
 SH_DESCRIBE = (
     'if [ -z "${BAKEPLAN_POINTER-}" ]; then\n'
     f"  cat >/dev/null; echo '{DESCRIPTION}'; exit 0\n"

@@ -20,6 +20,7 @@ import pytest
 from helpers_cli import run_main
 from helpers_exec import write_sh
 from helpers_pip import pip_install, virtualenv
+from helpers_protocol import write_registry
 
 from orchestrator import digest, installed
 
@@ -72,10 +73,7 @@ def project(folder: Path) -> Path:
 
 
 def registry(folder: Path, entry: dict[str, object]) -> Path:
-    path = folder / "registry.json"
-    path.write_text(json.dumps({"delegates": [entry]}))
-    path.chmod(0o644)
-    return path
+    return write_registry(folder, entry)
 
 
 def plan(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers_cli import run_main
 from helpers_exec import write_sh
-from helpers_protocol import description
+from helpers_protocol import description, write_registry
 
 
 def check_args(registry: Path) -> list[str]:
@@ -39,12 +39,7 @@ def quiet_delegate(folder: Path, configure: str) -> Path:
         {configure}
         """,
     )
-    registry = folder / "registry.json"
-    registry.write_text(
-        json.dumps({"delegates": [{"name": "quiet", "command": ["./quiet"], "claims": ["/env"]}]})
-    )
-    registry.chmod(0o644)
-    return registry
+    return write_registry(folder, {"name": "quiet", "command": ["./quiet"], "claims": ["/env"]})
 
 
 def rows(capsys: pytest.CaptureFixture[str], registry: Path, *more: str) -> dict[str, dict]:  # type: ignore[type-arg]

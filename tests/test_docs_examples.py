@@ -70,10 +70,10 @@ def test_the_shipped_delegates_pass_the_kit_as_written(tmp_path: Path, doc: str)
     for name, body in files.items():
         (tmp_path / name).write_text(body, encoding="utf-8")
     environ = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin"}
-    checks = 0
-    for line in commands:
-        done = subprocess.run(
-            ["/bin/sh", "-c", line],
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv,
             cwd=tmp_path,
             env=environ,
             capture_output=True,
@@ -81,6 +81,10 @@ def test_the_shipped_delegates_pass_the_kit_as_written(tmp_path: Path, doc: str)
             timeout=120,
             check=False,
         )
+
+    checks = 0
+    for line in commands:
+        done = run("/bin/sh", "-c", line)
         assert done.returncode == 0, f"{doc}: `{line}` failed:\n{done.stdout}{done.stderr}"
         if " check " in line:
             checks += 1
@@ -88,15 +92,7 @@ def test_the_shipped_delegates_pass_the_kit_as_written(tmp_path: Path, doc: str)
             assert done.stderr.strip().endswith("every check passed")
     assert checks == len(files)
     # And they plan: the registered delegates take their parts of the hybrid example.
-    done = subprocess.run(
-        ["bakeplan", "plan", str(HYBRID)],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run("bakeplan", "plan", str(HYBRID))
     assert done.returncode == 0, done.stderr
     ran = {d["delegate"] for d in json.loads(done.stdout)["delegations"]}
     assert ran >= {"hostname-lower", "rumprun"}

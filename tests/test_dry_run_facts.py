@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from helpers_cli import run_main
 from helpers_exec import write_python
-from helpers_protocol import description
+from helpers_protocol import description, write_registry
 
 CONFIG = {
     "rc": [{"bin": "www", "argv": ["www"]}],
@@ -60,28 +60,17 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     recorder(tmp_path, "inner", pure=True)
     config = tmp_path / "config.json"
     config.write_text(json.dumps(CONFIG))
-    registry = tmp_path / "registry.json"
-    registry.write_text(
-        json.dumps(
-            {
-                "delegates": [
-                    {
-                        "name": "pure",
-                        "command": ["./pure"],
-                        "claims": ["/env"],
-                        "env": ["OPAMROOT", "SECRET_TOKEN"],
-                    },
-                    {"name": "impure", "command": ["./impure"], "claims": ["/net"]},
-                    {
-                        "name": "inner",
-                        "command": ["./inner"],
-                        "claims": ["/net/interfaces/vioif0/addrs/0"],
-                    },
-                ]
-            }
-        )
+    registry = write_registry(
+        tmp_path,
+        {
+            "name": "pure",
+            "command": ["./pure"],
+            "claims": ["/env"],
+            "env": ["OPAMROOT", "SECRET_TOKEN"],
+        },
+        {"name": "impure", "command": ["./impure"], "claims": ["/net"]},
+        {"name": "inner", "command": ["./inner"], "claims": ["/net/interfaces/vioif0/addrs/0"]},
     )
-    registry.chmod(0o644)
     return config, registry
 
 

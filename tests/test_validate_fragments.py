@@ -4,13 +4,12 @@ delegate never described it says that its schema could not be applied."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from helpers_cli import run_main
 from helpers_exec import write_python
-from helpers_protocol import description
+from helpers_protocol import description, write_registry
 
 CONFIG = """{
   "rc": [{"bin": "www", "argv": ["www"]}],
@@ -68,23 +67,12 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
     delegate(tmp_path, "ipam", {"type": "object"}, static)
     config = tmp_path / "config.json"
     config.write_text(CONFIG)
-    registry = tmp_path / "registry.json"
-    registry.write_text(
-        json.dumps(
-            {
-                "delegates": [
-                    {"name": "net", "command": ["./net"], "claims": ["/net"]},
-                    # Fills the address the outer schema refuses as written ("ipam").
-                    {
-                        "name": "ipam",
-                        "command": ["./ipam"],
-                        "claims": ["/net/interfaces/vioif0/addrs/0"],
-                    },
-                ]
-            }
-        )
+    registry = write_registry(
+        tmp_path,
+        {"name": "net", "command": ["./net"], "claims": ["/net"]},
+        # Fills the address the outer schema refuses as written ("ipam").
+        {"name": "ipam", "command": ["./ipam"], "claims": ["/net/interfaces/vioif0/addrs/0"]},
     )
-    registry.chmod(0o644)
     return config, registry
 
 
