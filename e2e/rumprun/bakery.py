@@ -59,10 +59,6 @@ class Baked:
     taps: dict[str, str]  # net device name -> the tap the QEMU line names
     qemu_line: str
 
-    @property
-    def net_devices(self) -> list[str]:
-        return list(self.taps)
-
 
 Prepared = Baked | Refused
 
@@ -129,6 +125,11 @@ class Bakery:
                 f"{planned.stderr}"
             )
         plan = json.loads((work / "plan.json").read_text())
+        if plan["runtime"].get("dialect") != dialect:
+            raise ToolFailed(
+                f"{case.name}: planned with --rumprun {dialect}, the plan's runtime.dialect "
+                f"is {plan['runtime'].get('dialect')!r}"
+            )
 
         self.bakeplan("plan", *args, "--emit", "rumprun-bake-conf", "-o", "plan.conf", cwd=work)
         self.bakeplan("plan", *args, "--emit", "rumprun-json", "-o", "runtime.json", cwd=work)
@@ -180,12 +181,13 @@ class Bakery:
         return upgraded
 
     def _registry(self, case: Case, work: Path) -> Path:
-        if case.registry:
-            return case.folder / case.registry
-        empty = work / "registry.json"
-        empty.write_text('{"delegates": []}\n')
-        empty.chmod(0o644)  # bakeplan refuses a registry others may write
-        return empty
+        """The case's registry (an empty one by default), copied so that its mode is
+        0644 whatever the checkout's umask: bakeplan refuses one others may write."""
+        registry = work / "registry.json"
+        text = (case.folder / case.registry).read_text() if case.registry else ""
+        registry.write_text(text or '{"delegates": []}\n')
+        registry.chmod(0o644)
+        return registry
 
     def _images(self, case: Case, plan: dict[str, Any], work: Path) -> dict[str, disks.Image]:
         """An image for each virtio disk the plan attaches."""
@@ -196,6 +198,9 @@ class Bakery:
                 image = disks.image_from_spec(name, case.disks.get(name, "iso"))
                 disks.make(image, work / f"{name}.img")
                 images[name] = image
+        unused = sorted(case.disks.keys() - images.keys())
+        if unused:
+            raise ToolFailed(f"{case.name}/case.json gives disks {unused} the plan does not attach")
         return images
 
     def _probe(self, toolchain: Toolchain, name: str) -> Path:

@@ -6,7 +6,8 @@ what to plan and bake, and what the suite expects beyond what the plan itself sa
 - ``about``: one line on what the case proves.
 - ``config`` (default ``config.json``) or ``legacy``: a legacy-dialect file that
   ``bakeplan upgrade`` converts first.
-- ``registry``: a registry file in the folder (default: an empty registry).
+- ``registry``: a registry file (default: an empty registry); it is copied to the
+  run's folder, so its commands are bare names looked up on PATH.
 - ``bake_config`` (``-b``) and ``bake_conf`` (``--bake-conf`` files in the folder).
 - ``bins``: the binaries to bake, in bake order (default: the basenames of
   ``rc[].bin``, in order, or ``["probe"]``); each is a probe built under that name.
