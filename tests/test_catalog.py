@@ -70,7 +70,7 @@ def test_add_stores_an_absolute_command_mode_0644_in_a_new_folder(
     assert stat.S_IMODE(user_registry().stat().st_mode) == 0o644
     # The entry works from anywhere, with no -r: the user registry is read.
     monkeypatch.chdir(REPO)
-    code, out, err = run_main(capsys, "plan", str(HYBRID))
+    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID))
     assert code == 0, err
     assert [d["delegate"] for d in json.loads(out)["delegations"]] == ["env-id", "rumprun"]
 
@@ -249,16 +249,26 @@ def test_entry_point_delegates_are_listed_checked_and_run(
     code, out, err = run_main(capsys, "delegates", "check", "tiny-upper")
     assert code == 0, out + err
     # It claims nothing by itself: the plan is rumprun's alone until the user says so.
-    code, out, _ = run_main(capsys, "plan", str(HYBRID), "-r", str(tmp_path / "none.json"))
+    code, out, _ = run_main(
+        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(tmp_path / "none.json")
+    )
     assert code == 2  # a missing -r file is an error: the explicit list is the list
     empty = tmp_path / "empty.json"
     empty.write_text('{"delegates": []}')
     empty.chmod(0o644)
-    code, out, err = run_main(capsys, "plan", str(HYBRID), "-r", str(empty))
+    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(empty))
     assert code == 0, err
     assert "tiny-upper" not in out
     code, out, err = run_main(
-        capsys, "plan", str(HYBRID), "-r", str(empty), "--delegate", "/env=tiny-upper"
+        capsys,
+        "plan",
+        "--rumprun",
+        "spec",
+        str(HYBRID),
+        "-r",
+        str(empty),
+        "--delegate",
+        "/env=tiny-upper",
     )
     assert code == 0, err
     plan = json.loads(out)
@@ -277,7 +287,7 @@ def test_entry_point_delegates_are_listed_checked_and_run(
         json.dumps({"delegates": [{"name": "tiny-upper", "command": command, "claims": ["/env"]}]})
     )
     shadow.chmod(0o644)
-    code, out, _ = run_main(capsys, "plan", str(HYBRID), "-r", str(shadow))
+    code, out, _ = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(shadow))
     assert json.loads(out)["runtime"]["config"]["env"] == {"TZ": "UTC"}  # unchanged
     assert json.loads(out)["delegations"][0]["command"] == command
 
@@ -296,7 +306,7 @@ def test_entry_point_delegate_through_a_real_bakeplan_process(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr.decode()
     assert entries()[0]["claims"] == ["/env"]  # from its describe
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "plan", str(HYBRID)],
+        [sys.executable, "-m", "orchestrator", "plan", "--rumprun", "spec", str(HYBRID)],
         capture_output=True,
         env=env,
         timeout=60,
