@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orchestrator import ecma
+
 Check = Callable[[Any], bool]
 
 # Keywords that never affect validity.
@@ -326,7 +328,8 @@ def _searcher(pattern: str) -> Callable[[str], bool]:
 
     def search(text: str) -> bool:
         if not compiled:
-            compiled.append(re.compile(pattern))
+            # As ECMA-262 reads it: "$" is the end of the text, not a final newline.
+            compiled.append(ecma.compiled(pattern))
         return compiled[0].search(text) is not None
 
     return search

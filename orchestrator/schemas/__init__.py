@@ -27,7 +27,6 @@ import copy
 import difflib
 import functools
 import json
-import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonpointer import escape
 
-from orchestrator import jsontext, quickcheck
+from orchestrator import ecma, jsontext, quickcheck
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
@@ -143,16 +142,12 @@ def validator(name: str, ref: str | None = None) -> Validator:
     ``#`` (``"#/$defs/net"``): the validator then checks a value against that part alone,
     with every ``$ref`` inside it resolved against the whole schema.
     """
-    from jsonschema import (  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
-        Draft202012Validator,  # lazy: start-up time must not pay for jsonschema
-    )
-
     if ref is None:
         root: dict[str, Any] = _shared(name)
     else:
         fragment = ref if ref.startswith("#") else "#" + ref
         root = {"$schema": DRAFT, "$ref": schema_id(name) + fragment}
-    checker: Validator = Draft202012Validator(root, registry=_registry())
+    checker: Validator = _draft()(root, registry=_registry())
     if ref is not None:
         # Resolve now, so a misspelt ref fails here rather than in the middle of a check.
         checker.is_valid(None)
@@ -228,8 +223,61 @@ def _validator_of(schema_text: str) -> Validator:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
-    checker: Validator = Draft202012Validator(schema, registry=_registry())
+    checker: Validator = _draft()(schema, registry=_registry())
     return checker
+
+
+@functools.cache
+def _draft() -> Any:
+    """Draft 2020-12 with its pattern keywords read as ECMA-262 reads them (``ecma``):
+    jsonschema applies Python's ``re``, whose ``$`` also matches before a final newline."""
+    from jsonschema import (  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+        Draft202012Validator,
+        validators,
+    )
+    from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+        ValidationError,
+    )
+
+    def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+        del schema
+        if validator.is_type(instance, "string") and not ecma.search(pattern, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    def pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Any:
+        del schema
+        if not validator.is_type(instance, "object"):
+            return
+        for each, subschema in patterns.items():
+            for key, value in instance.items():
+                if ecma.search(each, key):
+                    yield from validator.descend(value, subschema, path=key, schema_path=each)
+
+    def additional_properties(validator: Any, extra: Any, instance: Any, schema: Any) -> Any:
+        if not validator.is_type(instance, "object"):
+            return
+        known = schema.get("properties", {})
+        patterns = list(schema.get("patternProperties", {}))
+        extras = [
+            key
+            for key in instance
+            if key not in known and not any(ecma.search(p, key) for p in patterns)
+        ]
+        if validator.is_type(extra, "object"):
+            for key in extras:
+                yield from validator.descend(instance[key], extra, path=key)
+        elif not extra and extras:
+            listed = ", ".join(repr(key) for key in sorted(extras))
+            yield ValidationError(f"Additional properties are not allowed ({listed} unexpected)")
+
+    return validators.extend(
+        Draft202012Validator,
+        {
+            "pattern": pattern,
+            "patternProperties": pattern_properties,
+            "additionalProperties": additional_properties,
+        },
+    )
 
 
 def _collect(
@@ -345,7 +393,7 @@ def _unknown_keys(error: ValidationError, pointer: str) -> Iterator[Violation]:
     patterns = list(schema.get("patternProperties", {}))
     instance = error.instance if isinstance(error.instance, dict) else {}
     for key in instance:
-        if key in known or any(re.search(pattern, key) for pattern in patterns):
+        if key in known or any(ecma.search(pattern, key) for pattern in patterns):
             continue
         close = difflib.get_close_matches(key, known, n=1)
         message = f"unknown key {key!r}"
