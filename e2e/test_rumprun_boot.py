@@ -148,7 +148,20 @@ def test_boot(baked: Baked, machine: expect.Machine, case: cases.Case, dialect: 
     assert "<host:" not in baked.qemu_line, f"a host value is missing: {baked.qemu_line}"
     log = baked.workdir / "console.log"
     console = proc.boot(shlex.split(baked.qemu_line), log=log, timeout=BOOT_TIMEOUT)
-    diffs = expect.compare(machine, report.parse(console.text))
+    reports = report.parse(console.text)
+    warnings = baked.plan["warnings"]
+    if case.panics:
+        stopped = console.ended_by == "panic" and case.panics in console.text and not reports
+        assert stopped, (
+            f"{case.name} ({dialect}): the boot must panic with {case.panics!r} before any "
+            f"program; it ended by {console.ended_by}, {len(reports)} programs reported\n"
+            + proc.tail(console.text)
+        )
+        assert warnings, f"rumprun panics at boot on this plan, which warns of nothing ({log})"
+        return
+    if case.pad_to is not None:
+        assert not warnings, f"the plan warns of a config rumprun boots: {warnings}"
+    diffs = expect.compare(machine, reports)
     if not console.halted:
         diffs.insert(0, f"the boot ended by {console.ended_by}, not by rumprun's `halted`")
     assert not diffs, "\n".join(

@@ -31,7 +31,7 @@ from rumprun.tools import PROBE_C, TOOLCHAINS, Toolchain, bakeplan_command
 
 MEMORY_MIB = 64
 _CONF_NAME = re.compile(r"^conf\s+(\S+)", re.MULTILINE)
-_LD = re.compile(r"ld\d+")
+_DISK = re.compile(r"(?:ld|sd)\d+")  # virtio-blk and virtio-scsi disks
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,8 @@ class Bakery:
         for name in bins:
             args += ["--bin", name]
         args += ["--rumprun", dialect]
+        if case.pad_to is not None:
+            self._pad(config, args, case.pad_to, work)
 
         planned = self.bakeplan("plan", *args, "-o", work / "plan.json", cwd=work, check=False)
         if case.refusal(dialect):
@@ -173,12 +175,33 @@ class Bakery:
         )
 
     def _config(self, case: Case, work: Path) -> Path:
-        if case.legacy is None:
-            assert case.config is not None
+        """The config to plan: the case's own, upgraded from its legacy file, or a copy
+        that ``_pad`` will pad."""
+        if case.legacy is not None:
+            upgraded = work / "config.json"
+            self.bakeplan("upgrade", case.folder / case.legacy, "-o", upgraded, cwd=work)
+            return upgraded
+        assert case.config is not None
+        if case.pad_to is None:
             return case.folder / case.config
-        upgraded = work / "config.json"
-        self.bakeplan("upgrade", case.folder / case.legacy, "-o", upgraded, cwd=work)
-        return upgraded
+        copy = work / "config.json"
+        copy.write_text((case.folder / case.config).read_text())
+        return copy
+
+    def _pad(self, config: Path, args: Sequence[str | Path], size: int, work: Path) -> None:
+        """Pad ``env.BAKEPLAN_PAD`` in ``config`` (the run's own copy) so that the runtime
+        config bakeplan emits is ``size`` bytes: the value appears once, unescaped, in
+        both dialects, so each byte of it is a byte of the emitted text."""
+        data = json.loads(config.read_text())
+        data.setdefault("env", {})["BAKEPLAN_PAD"] = ""
+        config.write_text(json.dumps(data))
+        emitted = work / "unpadded.json"
+        self.bakeplan("plan", *args, "--emit", "rumprun-json", "-o", emitted, cwd=work)
+        missing = size - len(emitted.read_bytes())
+        if missing < 0:
+            raise ToolFailed(f"{config}: the runtime config is over {size} bytes already")
+        data["env"]["BAKEPLAN_PAD"] = "x" * missing
+        config.write_text(json.dumps(data))
 
     def _registry(self, case: Case, work: Path) -> Path:
         """The case's registry (an empty one by default), copied so that its mode is
@@ -190,11 +213,11 @@ class Bakery:
         return registry
 
     def _images(self, case: Case, plan: dict[str, Any], work: Path) -> dict[str, disks.Image]:
-        """An image for each virtio disk the plan attaches."""
+        """An image for each disk the plan attaches through QEMU."""
         images = {}
         for device in plan["devices"]:
             name = device["name"]
-            if device["kind"] == "block" and _LD.fullmatch(name):
+            if device["kind"] == "block" and _DISK.fullmatch(name):
                 image = disks.image_from_spec(name, case.disks.get(name, "iso"))
                 disks.make(image, work / f"{name}.img")
                 images[name] = image

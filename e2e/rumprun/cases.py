@@ -21,6 +21,10 @@ what to plan and bake, and what the suite expects beyond what the plan itself sa
   they pass, fail as unexpected passes, and the entry must go).
 - ``forbid``: ``{"libs": [...], "families": [...]}``: libraries the link must not
   have, and address families no interface may carry.
+- ``pad_to``: the size in bytes the emitted runtime config is padded to (with an
+  environment variable ``BAKEPLAN_PAD``), for rumprun's limit on it.
+- ``panics``: text the kernel's panic message must hold: the real boot must stop there,
+  before any program, and the plan must have warned of it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from typing import Any
 from rumprun.tools import CASES, DIALECTS
 
 _KEYS = {"about", "config", "legacy", "registry", "bake_config", "bake_conf", "bins"}
-_KEYS |= {"disks", "dialects", "forbid"}
+_KEYS |= {"disks", "dialects", "forbid", "pad_to", "panics"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Case:
     known_bugs: Mapping[str, str] = field(default_factory=dict)
     forbid_libs: tuple[str, ...] = ()
     forbid_families: tuple[str, ...] = ()
+    pad_to: int | None = None
+    panics: str | None = None
 
     def refusal(self, dialect: str) -> tuple[str, ...]:
         """The pointers bakeplan must refuse for ``dialect``; empty when it must plan."""
@@ -84,6 +90,8 @@ def load(folder: Path) -> Case:
         known_bugs={d: v["known_bug"] for d, v in dialects.items() if "known_bug" in v},
         forbid_libs=tuple(forbid.get("libs", ())),
         forbid_families=tuple(forbid.get("families", ())),
+        pad_to=data.get("pad_to"),
+        panics=data.get("panics"),
     )
 
 

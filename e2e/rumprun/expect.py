@@ -35,7 +35,7 @@ DEFAULT_HOSTNAME = "rumprun"
 DEFAULT_TMPFS = "1M"  # the specification's default tmpfs size, and master's /tmp
 MASTER_TMP = "/tmp"  # noqa: S108 (a path in the guest, where master mounts a tmpfs)
 MASTER_KEYS = frozenset({"cmdline", "rc_TESTING", "env", "hostname", "blk", "net"})
-_DEVICE = re.compile(r"/dev/((?:ld|vnd)\d+)[a-p]?")
+_DEVICE = re.compile(r"/dev/((?:ld|sd|vnd)\d+)[a-p]?")
 _SIZE = re.compile(r"(?i)(\d+)([bkmgt]?)")
 Scalar = str | int | bool
 

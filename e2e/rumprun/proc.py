@@ -104,7 +104,8 @@ class Started:
 # boot; after it the guest idles without powering off, so the harness ends QEMU.
 _HALTED = re.compile(rb"^halted\r?$", re.MULTILINE)
 # A panic may not reach "halted" (and the emitted line has no -no-reboot): stop soon.
-_PANIC = re.compile(rb"^panic: ", re.MULTILINE)
+# rumprun's own layer writes "PANIC: ", the NetBSD kernel "panic: ".
+_PANIC = re.compile(rb"^panic: ", re.MULTILINE | re.IGNORECASE)
 PANIC_GRACE = 2.0
 
 
@@ -154,10 +155,12 @@ def boot(argv: Sequence[str], *, log: Path, timeout: float) -> Console:
                 ended_by = f"qemu exited {popen.wait()}"
                 break
             out += chunk
+            panicked = _PANIC.search(out) is not None
             if _HALTED.search(out):
-                ended_by = "halted"
+                # rumprun halts after its own panic too: the panic is what ended it.
+                ended_by = "panic" if panicked else "halted"
                 break
-            if _PANIC.search(out) and ended_by != "panic":
+            if panicked and ended_by != "panic":
                 ended_by = "panic"
                 deadline = min(deadline, time.monotonic() + PANIC_GRACE)
     finally:
