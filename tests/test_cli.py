@@ -53,8 +53,8 @@ def test_hybrid_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
     assert plan["bake"]["libs"] == [lib for lib in base if lib != "-lrumpnet_netinet"]
     assert "-lrumpnet_netinet6" in plan["bake"]["libs"]
     assert plan["bake"]["directives"] == [
-        {"op": "add", "args": ["-lrumpdev_bpf"], "by": "mirage-net-config", "pointer": "/net"},
-        {"op": "remove", "args": ["-lrumpnet_netinet"], "by": "mirage-net-config", "pointer": "/net"},
+        {"op": op, "args": [lib], "by": "mirage-net-config", "pointer": "/net"}
+        for op, lib in (("add", "-lrumpdev_bpf"), ("remove", "-lrumpnet_netinet"))
     ]
     assert plan["runtime"] == {
         "dialect": "master",

@@ -82,8 +82,8 @@ def test_rumprun_json_warns_with_the_byte_count_near_the_multiboot_limit(tmp_pat
     emitted = emit.render(plan_of(tmp_path, config), "rumprun-json", {})
     size = len(emitted.text.encode())
     assert emitted.notes == (
-        f"warning: the runtime config is {size} bytes (spec dialect); rumprun on hw halts when the multiboot "
-        "module holding it is 4095 bytes or more",
+        f"warning: the runtime config is {size} bytes (spec dialect); rumprun on hw halts "
+        "when the multiboot module holding it is 4095 bytes or more",
     )
     xen = emit.render(plan_of(tmp_path, config, bake_config="xen_pv"), "rumprun-json", {})
     assert xen.notes == ()
