@@ -16,9 +16,10 @@ what to plan and bake, and what the suite expects beyond what the plan itself sa
   inside it (a vnd's file).
 - ``dialects``: per dialect, ``{"refused": [pointer, ...]}`` when bakeplan must refuse
   the config (exit 3) naming each pointer (or one beneath it), without anything being
-  baked; ``"known_bug"``: a bakeplan bug that makes this dialect's tests fail today,
-  said in full; the tests are then expected to fail (strictly: once the bug is fixed
-  they pass, fail as unexpected passes, and the entry must go).
+  baked; ``"known_bug"``: ``{test: text}``, a bakeplan bug that makes this dialect's
+  ``test`` (``refused``, ``link`` or ``boot``) fail today, said in full; that test is
+  then expected to fail (strictly: once the bug is fixed it passes, fails as an
+  unexpected pass, and the entry must go).
 - ``forbid``: ``{"libs": [...], "families": [...]}``: libraries the link must not
   have, and address families no interface may carry.
 - ``pad_to``: the size in bytes the emitted runtime config is padded to (with an
@@ -54,11 +55,14 @@ class Case:
     bins: tuple[str, ...] | None = None
     disks: Mapping[str, Any] = field(default_factory=dict)
     refused: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    known_bugs: Mapping[str, str] = field(default_factory=dict)
+    known_bugs: Mapping[tuple[str, str], str] = field(default_factory=dict)
     forbid_libs: tuple[str, ...] = ()
     forbid_families: tuple[str, ...] = ()
     pad_to: int | None = None
     panics: str | None = None
+
+    def known_bug(self, test: str, dialect: str) -> str | None:
+        return self.known_bugs.get((test, dialect))
 
     def refusal(self, dialect: str) -> tuple[str, ...]:
         """The pointers bakeplan must refuse for ``dialect``; empty when it must plan."""
@@ -87,7 +91,11 @@ def load(folder: Path) -> Case:
         bins=tuple(data["bins"]) if "bins" in data else None,
         disks=data.get("disks", {}),
         refused={d: tuple(v.get("refused", ())) for d, v in dialects.items()},
-        known_bugs={d: v["known_bug"] for d, v in dialects.items() if "known_bug" in v},
+        known_bugs={
+            (test, d): text
+            for d, v in dialects.items()
+            for test, text in v.get("known_bug", {}).items()
+        },
         forbid_libs=tuple(forbid.get("libs", ())),
         forbid_families=tuple(forbid.get("families", ())),
         pad_to=data.get("pad_to"),
