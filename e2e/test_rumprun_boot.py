@@ -71,7 +71,7 @@ def bakery(
 
 
 def _prepared(bakery: Bakery, case: cases.Case, dialect: str) -> Prepared:
-    need(not _unusable(dialect), _unusable(dialect) or "")
+    need(_unusable(dialect))
     return bakery.get(case, dialect)
 
 
@@ -118,9 +118,9 @@ def network(baked: Baked, machine: expect.Machine) -> Iterator[None]:
     if not baked.taps:
         yield
         return
-    need(not tap_support(), tap_support() or "")
+    need(tap_support())
     if machine.dhcp:
-        need(not dhcp_support(), dhcp_support() or "")
+        need(dhcp_support())
     with net.taps(list(baked.taps.values())), contextlib.ExitStack() as servers:
         for interface, pool in machine.dhcp.items():
             servers.enter_context(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import subprocess
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +54,6 @@ class Baked:
     workdir: Path
     plan: dict[str, Any]
     bins: tuple[str, ...]
-    bake_conf_name: str
     described: tuple[str, ...]  # what rumprun-bake describe printed, in order
     describe_command: str
     images: dict[str, disks.Image]  # by block device name
@@ -98,7 +99,9 @@ class Bakery:
 
     # -- the steps --------------------------------------------------------------------
 
-    def bakeplan(self, *args: str | Path, cwd: Path, check: bool = True) -> Any:
+    def bakeplan(
+        self, *args: str | Path, cwd: Path, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run([*bakeplan_command(), *map(str, args)], cwd=cwd, env=self.env, check=check)
 
     def _prepare(self, case: Case, dialect: str) -> Prepared:
@@ -146,33 +149,36 @@ class Bakery:
         host += [f"tap.{name}={tap}" for name, tap in taps.items()]
         hosts = [a for h in host for a in ("--host", h)]
         self.bakeplan("plan", *args, "--emit", "qemu-args", *hosts, "-o", "qemu-args", cwd=work)
-        qemu_line = (work / "qemu-args").read_text().strip()
-
-        toolchain = TOOLCHAINS[dialect]
-        conf_text = (work / "plan.conf").read_text()
-        names = _CONF_NAME.findall(conf_text)
-        if len(names) != 1:
-            raise ToolFailed(f"{work}/plan.conf defines {names or 'no config'}, not one")
-        confs = [a for c in case.bake_conf for a in ("-c", case.folder / c)]
-        confs += ["-c", work / "plan.conf"]
-        describe = [toolchain.bake, *confs, "describe", names[0]]
-        described = run(describe, cwd=work).stdout.split()
-
-        probes = [self._probe(toolchain, name) for name in bins]
-        run([toolchain.bake, *confs, names[0], "kernel.bin", *probes], cwd=work, timeout=300)
+        describe, described = self._bake(case, TOOLCHAINS[dialect], bins, work)
         return Baked(
             case=case,
             dialect=dialect,
             workdir=work,
             plan=plan,
             bins=tuple(bins),
-            bake_conf_name=names[0],
             described=tuple(described),
-            describe_command=" ".join(map(str, describe)),
+            describe_command=shlex.join(map(str, describe)),
             images=images,
             taps=taps,
-            qemu_line=qemu_line,
+            qemu_line=(work / "qemu-args").read_text().strip(),
         )
+
+    def _bake(
+        self, case: Case, toolchain: Toolchain, bins: Sequence[str], work: Path
+    ) -> tuple[list[str | Path], list[str]]:
+        """Ask rumprun-bake to describe the emitted config, then bake the probes with it
+        into ``kernel.bin``; the describe command and what it printed."""
+        names = _CONF_NAME.findall((work / "plan.conf").read_text())
+        if len(names) != 1:
+            raise ToolFailed(f"{work}/plan.conf defines {names or 'no config'}, not one")
+        # A base config of the case's own file is defined there, read before the plan's.
+        confs: list[str | Path] = [a for c in case.bake_conf for a in ("-c", case.folder / c)]
+        confs += ["-c", work / "plan.conf"]
+        describe: list[str | Path] = [toolchain.bake, *confs, "describe", names[0]]
+        described = run(describe, cwd=work).stdout.split()
+        probes = [self._probe(toolchain, name) for name in bins]
+        run([toolchain.bake, *confs, names[0], "kernel.bin", *probes], cwd=work, timeout=300)
+        return describe, described
 
     def _config(self, case: Case, work: Path) -> Path:
         """The config to plan: the case's own, upgraded from its legacy file, or a copy

@@ -37,6 +37,7 @@ MASTER_TMP = "/tmp"  # noqa: S108 (a path in the guest, where master mounts a tm
 MASTER_KEYS = frozenset({"cmdline", "rc_TESTING", "env", "hostname", "blk", "net"})
 _DEVICE = re.compile(r"/dev/((?:ld|sd|vnd)\d+)[a-p]?")
 _SIZE = re.compile(r"(?i)(\d+)([bkmgt]?)")
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 Scalar = str | int | bool
 
 
@@ -116,13 +117,12 @@ def size_bytes(text: str) -> int:
     match = _SIZE.fullmatch(text.strip())
     if match is None:
         raise ExpectationError(f"tmpfs size {text!r} is not a number with k, M, G or T")
-    power = " bkmgt".index(match.group(2).lower() or " ")
-    return int(match.group(1)) * (1024 ** max(power - 1, 0))
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
 def _device(path: str, disks: Mapping[str, Image], vnds: Mapping[str, Image]) -> Image:
     match = _DEVICE.fullmatch(path)
-    name = match.group(1) if match else None
+    name = match.group(1) if match else ""
     if name in disks:
         return disks[name]
     if name in vnds:
@@ -309,10 +309,12 @@ def from_plan(
     pools: Mapping[str, DhcpPool],
 ) -> Machine:
     runtime = plan["runtime"]
-    reader = {"spec": from_spec, "master": from_master}.get(runtime.get("dialect"))
-    if reader is None:
-        raise ExpectationError(f"the plan's runtime.dialect is {runtime.get('dialect')!r}")
-    return reader(runtime["config"], bins=bins, disks=disks, pools=pools)
+    dialect = runtime.get("dialect")
+    if dialect == "spec":
+        return from_spec(runtime["config"], bins=bins, disks=disks, pools=pools)
+    if dialect == "master":
+        return from_master(runtime["config"], bins=bins, disks=disks, pools=pools)
+    raise ExpectationError(f"the plan's runtime.dialect is {dialect!r}")
 
 
 # -- comparison -------------------------------------------------------------------------

@@ -37,13 +37,14 @@ def in_ci() -> bool:
     return os.environ.get("CI") == "true"
 
 
-def need(ok: object, reason: str) -> None:
-    """Go on when ``ok``; else skip the test with ``reason``, or fail it under CI."""
-    if ok:
+def need(missing: str | None) -> None:
+    """Go on when nothing is ``missing``; else skip the test with that reason, or fail
+    it under CI."""
+    if missing is None:
         return
     if in_ci():
-        pytest.fail(f"{reason} (CI=true: the real-tools suite must run, not skip)")
-    pytest.skip(reason)
+        pytest.fail(f"{missing} (CI=true: the real-tools suite must run, not skip)")
+    pytest.skip(missing)
 
 
 def which(name: str) -> str | None:
