@@ -14,11 +14,12 @@
  *   hostname  "value": gethostname()
  *   cwd       "value": getcwd()
  *   mounts    "value": [{"mountpoint", "fstype", "source"}] from getmntinfo()
- *   file      "mountpoint", "path", "content" (or "error"): for every mount, its
- *             bakeplan-probe.txt, or for kernfs its "hostname" file
+ *   file      "mountpoint", "path", "content" (or "error"): for every mount but /
+ *             and tmpfs ones, its bakeplan-probe.txt, or for kernfs its "hostname"
  *   tmpfs     "mountpoint", "writable", "size": a file written and read back, and the
  *             file system's size in bytes
- *   ifaddrs   "value": [{"name", "family", "addr", "prefixlen"}] from getifaddrs()
+ *   ifaddrs   "value": [{"name", "family", "addr", "prefixlen"}] from getifaddrs(),
+ *             and {"name", "family": "link", "up"} for each interface itself
  *   routes    "value": [{"family", "dst", "prefixlen", "gateway"}]: the routing table's
  *             routes through a gateway (a default route has dst 0.0.0.0 or ::, prefix 0)
  *   resolv    "content" (or "error"): /etc/resolv.conf, which rumprun writes for DNS
