@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import BakeplanError, ConflictError, raise_all
-from orchestrator.routing import pointer_of
-from orchestrator.rumprun import baked_name
+from orchestrator.routing import pointer_of, strings
+from orchestrator.rumprun import baked_name, parents_first, under
 
 KEYS = ("cmdline", "rc_TESTING", "env", "hostname", "blk", "net")
 NET_FIELDS = ("if", "cloner", "type", "method", "addr", "mask", "gw")
@@ -180,26 +180,13 @@ class _Refusals:
 
     def text(self, value: Any) -> None:
         """Refuse every string of ``value`` that master would misread, at its pointer."""
-        for tokens, string in _strings(value, ()):
+        for where, string in strings(value):
             if _NEEDS_ESCAPE.search(string):
                 self.add(
-                    pointer_of(tokens),
+                    where,
                     f"the string {string[:40]!r} needs JSON escapes, and master takes a "
                     "string's bytes as they are (its parser does not unescape)",
                 )
-
-
-def _strings(value: Any, tokens: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
-    """Every string in ``value``, object keys included, with the tokens of its place."""
-    if isinstance(value, str):
-        yield tokens, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield (*tokens, key), key
-            yield from _strings(item, (*tokens, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, (*tokens, str(index)))
 
 
 def to_master(config: Mapping[str, Any], binaries: Sequence[str] = ()) -> Converted:
@@ -327,12 +314,19 @@ def _disks(config: Mapping[str, Any], refusals: _Refusals) -> Iterator[tuple[dic
             )
         else:
             mounted_at[owner] = mountpoint
-    entries: list[tuple[str | None, dict[str, str], str]] = [
+    # A vnd over a file of a disk this config mounts is set up after that mount: master
+    # takes its blk entries in order, so it can (the specification's parser cannot).
+    unmounted = [
         (name, _device(name, device, refusals), pointer_of(["blk", name]))
         for name, device in blk.items()
         if name not in mounted_at
     ]
-    for mountpoint, mount in mounts.items():
+    on_mounts = [e for e in unmounted if _on_a_mount(blk[str(e[0])], mounts)]
+    entries: list[tuple[str | None, dict[str, str], str]] = [
+        e for e in unmounted if e not in on_mounts
+    ]
+    for mountpoint in parents_first(list(mounts)):
+        mount = mounts[mountpoint]
         source = mount.get("source")
         owner = _blk_of(blk, mount)
         if source == "tmpfs":
@@ -348,9 +342,19 @@ def _disks(config: Mapping[str, Any], refusals: _Refusals) -> Iterator[tuple[dic
             entry = {"source": "dev", "path": mount["path"], "fstype": "blk"}
         entry["mountpoint"] = mountpoint
         entries.append((owner, entry, pointer_of(["mount", mountpoint])))
+    entries.extend(on_mounts)
     _check_vnd_order([name for name, entry, _ in entries if entry["source"] == "vnd"], refusals)
     for _, entry, where in entries:
         yield entry, where
+
+
+def _on_a_mount(device: Mapping[str, Any], mounts: Mapping[str, Any]) -> bool:
+    """Whether a vnd's file lies on a file system the config mounts."""
+    return device.get("type") == "vnd" and any(
+        under(device.get("path", ""), m)
+        for m, mount in mounts.items()
+        if mount.get("source") != "tmpfs"
+    )
 
 
 def _blk_of(blk: Mapping[str, Any], mount: Mapping[str, Any]) -> str | None:

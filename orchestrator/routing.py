@@ -12,7 +12,7 @@ not contain one another are independent (the scheduler runs them side by side).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -38,6 +38,20 @@ def tokens_of(pointer: str) -> tuple[str, ...]:
 def pointer_of(tokens: Iterable[str]) -> str:
     """The RFC 6901 pointer of reference tokens, escaping ``~`` and ``/``."""
     return "".join("/" + jsonpointer.escape(t) for t in tokens)
+
+
+def strings(value: Any, tokens: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON value, object keys included, with the pointer of its place
+    (a key's pointer is that of its member)."""
+    if isinstance(value, str):
+        yield pointer_of(tokens), value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield pointer_of((*tokens, key)), key
+            yield from strings(item, (*tokens, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, (*tokens, str(index)))
 
 
 def is_index(token: str) -> bool:

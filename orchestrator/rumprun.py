@@ -116,6 +116,13 @@ def requirements(document: Mapping[str, Any]) -> Iterator[Requirement]:
 def _net_requirements(net: Mapping[str, Any]) -> Iterator[Requirement]:
     families: list[tuple[str, str]] = []
     for name, interface in (net.get("interfaces") or {}).items():
+        if interface.get("create"):
+            # A hw NIC exists already: creating it fails at boot (ifcreate: EINVAL).
+            yield Requirement(
+                pointer_of(["net", "interfaces", name, "create"]),
+                platform="xen",
+                why="creating an interface (Xen netback's; a hw NIC exists already)",
+            )
         for index, address in enumerate(interface.get("addrs") or ()):
             where = pointer_of(["net", "interfaces", name, "addrs", str(index)])
             families.append((where, address.get("type")))
@@ -154,6 +161,22 @@ def _mount_requirements(mounts: Mapping[str, Any]) -> Iterator[Requirement]:
                 ("rumpfs_ffs", "rumpfs_ext2fs", "rumpfs_cd9660"),
                 why="a block device mount",
             )
+
+
+def under(path: str, mountpoint: str) -> bool:
+    """Whether ``path`` lies inside the file system mounted at ``mountpoint``."""
+    return path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/")
+
+
+def parents_first(mountpoints: Sequence[str]) -> list[str]:
+    """``mountpoints`` in their order, except that a parent comes before its children:
+    rumprun mounts in the order of the text, and a parent mounted after a child hides it
+    (seen booting both rumpruns).  Nothing else moves."""
+    order: list[str] = []
+    for mountpoint in mountpoints:
+        child = next((i for i, m in enumerate(order) if under(m, mountpoint)), len(order))
+        order.insert(child, mountpoint)
+    return order
 
 
 # --- what the real toolchain needs to link and to boot ---------------------------------

@@ -6,7 +6,8 @@ Two rumpruns read a runtime config at boot, each its own dialect (``--rumprun``)
   ``master.to_master``; kept in the plan as ``[key, value]`` pairs because its keys
   repeat;
 * ``spec``, the parser of the configuration specification (rumprun's
-  ``mato-wip-rumprun-config`` branch): the residual config as it is, an object.
+  ``mato-wip-rumprun-config`` branch): the residual config, an object, as that parser
+  really reads it (``specparser``).
 
 ``text`` gives the bytes rumprun reads (the multiboot module on hw, xenstore's
 ``rumprun/cfg`` on Xen), so every emitter and every size check uses the same ones.
@@ -14,7 +15,6 @@ Two rumpruns read a runtime config at boot, each its own dialect (``--rumprun``)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +55,10 @@ def convert(
     """The residual config (specification dialect) in ``dialect``, or every part that
     dialect cannot say, as conflicts."""
     if dialect == "spec":
-        return Runtime("spec", residual)
+        from orchestrator import specparser  # noqa: PLC0415
+
+        config, notes, problems = specparser.to_spec(residual)
+        return problems or Runtime("spec", config, tuple(notes))
     from orchestrator import master  # noqa: PLC0415
 
     try:
@@ -73,7 +76,9 @@ def text(runtime: Mapping[str, Any]) -> str:
         from orchestrator import master  # noqa: PLC0415
 
         return master.encode(runtime["config"])
-    return json.dumps(runtime["config"], ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    from orchestrator import specparser  # noqa: PLC0415
+
+    return specparser.encode(runtime["config"])
 
 
 def size(runtime: Mapping[str, Any]) -> int:

@@ -521,9 +521,13 @@ def test_valid_specimens_plan_on_their_platform(
         )
         assert code == 0, (specimen, err)
         plan = json.loads(out)
-        assert plan["runtime"]["config"] == json.loads(
-            (conformance / "rumprun" / "valid" / specimen).read_text()
-        )
+        config = json.loads((conformance / "rumprun" / "valid" / specimen).read_text())
+        if specimen == "spec-doc-xen-wopr.fixed.json":
+            # The spec parser matches rc[].bin whole against the baked names: the plan
+            # names the binary, the program keeps its argv[0].
+            config["rc"] = [{"bin": "wopr.bin", "argv": ["./wopr.bin"]}]
+            assert "rc[0].bin './wopr.bin' written as 'wopr.bin'" in err
+        assert plan["runtime"]["config"] == config
 
 
 def test_invalid_specimens_fail_with_their_line(

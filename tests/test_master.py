@@ -419,3 +419,35 @@ def test_the_plan_names_its_dialect_as_a_real_process(tmp_path: Path) -> None:
     runtime = json.loads(done.stdout)["runtime"]
     assert runtime["dialect"] == "master"
     assert [key for key, _ in runtime["config"]] == ["rc_TESTING", "env", "hostname", "blk"]
+
+
+# --- what booting showed, for both dialects ---------------------------------------------------
+
+
+def test_a_parent_mount_is_put_before_its_children() -> None:
+    # rumprun mounts in the text's order; /data mounted after /data/inner hides it.
+    config = {
+        "rc": [{"bin": "a"}],
+        "mount": {
+            "/data/inner": {"source": "blk", "path": "/dev/ld1a"},
+            "/etc": {"source": "blk", "path": "/dev/ld2a"},
+            "/data": {"source": "blk", "path": "/dev/ld0a"},
+        },
+    }
+    assert [value["mountpoint"] for key, value in members(config) if key == "blk"] == [
+        "/data",
+        "/data/inner",
+        "/etc",
+    ]
+
+
+def test_a_vnd_over_a_file_of_a_mounted_disk_is_set_up_after_that_mount() -> None:
+    config = {
+        "rc": [{"bin": "a"}],
+        "blk": {"vnd0": {"type": "vnd", "path": "/disk/inner.img"}},
+        "mount": {"/disk": {"source": "blk", "path": "/dev/ld0a"}},
+    }
+    assert [value for key, value in members(config) if key == "blk"] == [
+        {"source": "dev", "path": "/dev/ld0a", "fstype": "blk", "mountpoint": "/disk"},
+        {"source": "vnd", "path": "/disk/inner.img"},
+    ]

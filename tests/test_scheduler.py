@@ -26,6 +26,7 @@ from orchestrator.errors import ConflictError, DelegateError, Problems, exit_cod
 from orchestrator.protocol import Answer, Context, Device, Warning
 from orchestrator.registry import Entry, Registry
 from orchestrator.routing import Routing, Run, route, tokens_of
+from orchestrator.runtime import text as runtime_text
 from orchestrator.scheduler import Result, Scheduler, Settings, fragment_for
 
 HW = standard_book().get("hw_virtio")
@@ -544,10 +545,18 @@ def test_a_runtime_config_too_long_for_multiboot_warns_on_hw_only() -> None:
     assert multiboot_warnings(HW, runtime_of_size(4000)) == []
 
 
-def test_the_multiboot_size_counts_utf8_bytes_not_characters() -> None:
-    runtime = runtime_of_size(16 + 2 * 2041, char="é")  # 4098 bytes, 2057 characters
+def test_the_multiboot_size_counts_the_bytes_rumprun_reads_not_characters() -> None:
+    runtime = runtime_of_size(16 + 2 * 2041, char="é")  # 4098 bytes of UTF-8, 2057 characters
+    # The spec parser reads ASCII, so each é is the six bytes of \u00e9 there.
     assert [w["message"].split(";")[0] for w in multiboot_warnings(HW, runtime)] == [
-        "the runtime config is 4098 bytes in the spec dialect"
+        f"the runtime config is {16 + 6 * 2041} bytes in the spec dialect"
+    ]
+    # Released rumprun takes the UTF-8 bytes as they are: two for each é.
+    master = plan.assemble(HW, [builtin({"rc": [{"bin": "a"}], **runtime})], dialect="master")
+    text = runtime_text(master["runtime"])
+    assert text.count("é") == 2041
+    assert [w["message"].split(";")[0] for w in master["warnings"]] == [
+        f"the runtime config is {len(text) + 2041} bytes in the master dialect"
     ]
 
 
