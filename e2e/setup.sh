@@ -99,7 +99,7 @@ if [ ! -r "$VENDOR/solo5-469c1a8.tar.gz" ]; then
   cannot "no $VENDOR/solo5-469c1a8.tar.gz to build Solo5 from (set BAKEPLAN_VENDOR)"
 elif { command -v pkg-config >/dev/null && pkg-config --exists libseccomp; }; then
   BAKEPLAN_VENDOR=$VENDOR sh e2e/solo5/setup.sh >/dev/null ||
-    { say "FAILED: building Solo5 (e2e/solo5/setup.sh)"; status=1; }
+    cannot "building Solo5 failed (e2e/solo5/setup.sh says why above)"
 fi
 
 exit $status

@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from needs import need
 from rumprun import cases, expect, net, proc, report
 from rumprun.bakery import Baked, Bakery, Prepared, Refused
-from rumprun.tools import DIALECTS, TOOLCHAINS, dhcp_support, missing_host_tools, need, tap_support
+from rumprun.tools import DIALECTS, TOOLCHAINS, dhcp_support, missing_host_tools, tap_support
 
 # Emulated, on a shared machine: a boot takes about a second, a DHCP lease a few more.
 BOOT_TIMEOUT = 120

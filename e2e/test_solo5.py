@@ -253,6 +253,10 @@ def boot_words(plan: Mapping[str, Any]) -> list[str]:
     return [w for lists in plan["toolchains"].values() for w in lists.get("boot", ())]
 
 
+# Boots of one plan on QEMU's virtio target, at most, while its console loses bytes.
+CONSOLE_TRIES = 3
+
+
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("case", [c.name for c in CORPUS])
 def test_every_device_is_bound_to_its_name(
@@ -267,22 +271,32 @@ def test_every_device_is_bound_to_its_name(
     line = ready.lines[target]
     expected_program = "qemu-system-x86_64" if target == "virtio" else f"solo5-{target}"
     assert shlex.split(line)[0] == expected_program
-    capture = Capture(tap_names)
-    try:
-        nets = [d["name"] for d in ready.manifest["devices"] if d["type"] == "NET_BASIC"]
-        path = os.pathsep.join((solo5.bin_path, os.environ["PATH"]))
-        booted = harness.boot(line, path, capture, len(nets))
-    finally:
-        capture.close()
-    said = f"line: {line}\noutput:\n{booted.output[-4000:]}"
-    seen = harness.report(booted.output)
+    nets = [d["name"] for d in ready.manifest["devices"] if d["type"] == "NET_BASIC"]
+    names = [d["name"] for d in ready.manifest["devices"]]
+    path = os.pathsep.join((solo5.bin_path, os.environ["PATH"]))
+    for _ in range(CONSOLE_TRIES):
+        capture = Capture(tap_names)
+        try:
+            booted = harness.boot(line, path, capture, len(nets))
+        finally:
+            capture.close()
+        seen = harness.report(booted.output)
+        # QEMU's serial console under emulation now and then loses bytes of a guest that
+        # ran to its end: the device the lost line named was bound all the same, so that
+        # boot says nothing either way and is tried again.  Any other outcome counts.
+        lost = seen.done and (
+            any("unreadable" in f for f in seen.failures)
+            or sorted([*seen.nets, *seen.blocks]) != sorted(names)
+        )
+        if not (lost and target == "virtio"):
+            break
+    said = f"line: {line}\noutput:\n{booted.output[-4000:]}\nstderr:\n{booted.errors[-2000:]}"
     assert seen.failures == (), said
     assert seen.done, said
     if target != "virtio":  # QEMU's status says nothing: it powers off 0 on an abort too
         assert booted.status == 0, said
     assert "Solo5: solo5_exit(0) called" in booted.output, said
     assert seen.cmdline == " ".join(boot_words(ready.plan)), said
-    names = [d["name"] for d in ready.manifest["devices"]]
     assert sorted([*seen.nets, *seen.blocks]) == sorted(names), said
     for name, (marker, size) in ready.markers.items():
         assert seen.blocks[name]["marker"] == marker, f"{name} got another disk\n{said}"
@@ -353,8 +367,8 @@ def test_qemu_takes_the_ids_of_a_scsi_plan_and_solo5_skips_its_controller(
     assert "id=bakeplan-sd0" in line
     capture = Capture([])
     booted = harness.boot(line, os.environ["PATH"], capture, 0)
-    said = f"line: {line}\noutput:\n{booted.output[-4000:]}"
-    assert "already exists" not in booted.output, said
+    said = f"line: {line}\noutput:\n{booted.output[-4000:]}\nstderr:\n{booted.errors[-2000:]}"
+    assert "already exists" not in booted.output + booted.errors, said
     seen = harness.report(booted.output)
     assert seen.done, said
     assert seen.blocks["ld0"]["marker"] == "disk:ld0", said

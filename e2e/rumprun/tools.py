@@ -33,20 +33,6 @@ def vendor_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "vendor"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(missing: str | None) -> None:
-    """Go on when nothing is ``missing``; else skip the test with that reason, or fail
-    it under CI."""
-    if missing is None:
-        return
-    if in_ci():
-        pytest.fail(f"{missing} (CI=true: the real-tools suite must run, not skip)")
-    pytest.skip(missing)
-
-
 def which(name: str) -> str | None:
     return shutil.which(name, path=_SEARCH)
 
