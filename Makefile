@@ -34,8 +34,8 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest e2e -q
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check orchestrator delegates tests
-	$(BIN)/python -m ruff format --check orchestrator delegates tests
+	$(BIN)/python -m ruff check orchestrator delegates tests e2e
+	$(BIN)/python -m ruff format --check orchestrator delegates tests e2e
 	$(BIN)/python -m mypy
 
 # Speed targets as ratios against baselines measured in the same run (needs jq).
