@@ -13,11 +13,14 @@ STAMP := $(VENV)/.installed
 # directory with the same name as your package" on every editable install that maps a
 # folder to another name (delegates/ installs as bakeplan_delegates): information with
 # nothing to act on, so the install below stays silent.
+# The set-up speaks on stderr only, so that `make demo | jq` reads the plan alone.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	PYTHONWARNINGS='ignore:Editable installation:UserWarning' $(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "== setting up $(VENV): bakeplan and its test tools" >&2
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
+	@PYTHONWARNINGS='ignore:Editable installation:UserWarning' \
+		$(BIN)/python -m pip install --quiet -e '.[dev]' >&2
+	@touch $(STAMP)
 
 demo: $(STAMP)
 	@echo "== bakeplan plan examples/hybrid/config.json (Mirage owns /net, rumprun the rest)" >&2
