@@ -308,6 +308,7 @@ def _options(args: argparse.Namespace) -> Options:
         verbose=getattr(args, "verbose", False),
         dialect=args.rumprun,
         locked=getattr(args, "locked", None),
+        pin=getattr(args, "lock", None) is not None,
     )
 
 
@@ -350,7 +351,7 @@ def _plan(args: argparse.Namespace) -> int:
         for note in emitted.notes:
             sys.stderr.write(f"bakeplan: emit {args.emit}: {note}\n")
         output.emit(emitted.text, args.output)
-    if args.lock is not None:
+    if args.lock is not None and done.lock is not None:
         output.emit(done.lock.text(), args.lock, what="lock file")
     return 0
 

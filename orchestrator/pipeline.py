@@ -68,6 +68,8 @@ class Options:
     dialect: str = DEFAULT_DIALECT
     # A lock file the delegates and bake config must match before any configures (--locked).
     locked: str | None = None
+    # Pin the delegates the plan uses (--lock): their code is digested only then.
+    pin: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ class Execution:
 
     results: tuple[Result, ...]
     plan: dict[str, Any]
-    lock: Lock
+    lock: Lock | None  # with options.pin or options.locked
 
 
 def execute(
@@ -195,14 +197,16 @@ def carry_out(
         timeout=options.timeout,
         use_cache=options.use_cache,
     )
-    try:
-        pins = lock.of(
-            prepared.bake,
-            [lock.pin(entries[n], prepared.commands[n], described[n]) for n in first_pointer],
-        )
-    except OSError as exc:
-        raise BakeplanError(f"cannot read a delegate's code to lock it: {exc}") from None
-    if options.locked is not None:
+    pins = None
+    if options.pin or options.locked is not None:
+        try:
+            pins = lock.of(
+                prepared.bake,
+                [lock.pin(entries[n], prepared.commands[n], described[n]) for n in first_pointer],
+            )
+        except OSError as exc:
+            raise BakeplanError(f"cannot read a delegate's code to lock it: {exc}") from None
+    if options.locked is not None and pins is not None:
         lock.refuse(options.locked, list(lock.differences(lock.read(options.locked), pins)))
     responses = None
     if options.use_cache:
