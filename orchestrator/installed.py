@@ -24,12 +24,20 @@ the files its arguments name are the key, and a registry entry's ``inputs`` name
 else it reads.
 
 ``importlib.metadata`` is imported only for a command whose first line or name says
-Python: a shell delegate costs nothing here.
+Python: a shell delegate costs nothing here.  Importing it and reading every
+distribution's metadata costs more than the rest of a ``bakeplan validate``, so what was
+found is kept on disk (``$XDG_CACHE_HOME/bakeplan/code/``) with the modification stamps of
+everything the search read: the command, the interpreter's site folders (an install or
+removal changes them), the distribution's metadata folder and files, and every folder an
+editable install's sources were listed from.  A kept finding whose stamps all still hold
+is used as found; any other is found again.  Only which files make up the code is kept:
+their contents are digested afresh by ``digest.command_digest`` on every run.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
@@ -56,6 +64,7 @@ _SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", "node_modules"}
 
 _lock = threading.Lock()
 _memo: dict[tuple[str, ...], tuple[Code, ...]] = {}
+_KEPT_FORMAT = "bakeplan-code/1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,10 +88,93 @@ def code_of(argv: Sequence[str]) -> tuple[Code, ...]:
         known = _memo.get(key)
     if known is not None:
         return known
-    found = tuple(_find(argv))
+    if not _python(argv):
+        found: tuple[Code, ...] | None = ()
+    else:
+        found = _kept(argv)
+    if found is None:
+        watched: set[str] = set()
+        found = tuple(_find(argv, watched))
+        _keep(argv, found, watched)
     with _lock:
         _memo[key] = found
     return found
+
+
+# -- what was found, kept on disk --------------------------------------------------------
+
+
+def _kept_path(argv: Sequence[str]) -> Path:
+    import hashlib  # noqa: PLC0415  (only for Python commands)
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    # Which distributions a command runs depends on where this interpreter imports from.
+    where = [_KEPT_FORMAT, list(argv), sys.prefix, sys.path]
+    name = hashlib.sha256(json.dumps(where).encode()).hexdigest()
+    return Path(base) / "bakeplan" / "code" / f"{name}.json"
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return None
+    return [status.st_mtime_ns, status.st_size, status.st_ino]
+
+
+def _kept(argv: Sequence[str]) -> tuple[Code, ...] | None:
+    """The finding kept for ``argv`` when every stamp it was found with still holds."""
+    try:
+        document = json.loads(_kept_path(argv).read_bytes())
+        if document["format"] != _KEPT_FORMAT or document["argv"] != list(argv):
+            return None
+        for path, stamp in document["watched"]:
+            if _stamp(path) != stamp:
+                return None
+        return tuple(
+            Code(
+                distribution=c["distribution"],
+                editable=c["editable"],
+                files=tuple(c["files"]),
+                requires=tuple(c["requires"]),
+            )
+            for c in document["code"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none kept, or unreadable: found again
+
+
+def _keep(argv: Sequence[str], found: tuple[Code, ...], watched: set[str]) -> None:
+    """Keep a finding; a folder that cannot be written only means finding it again."""
+    stamps = [[path, _stamp(path)] for path in sorted(watched | _watched_command(argv))]
+    document = {
+        "format": _KEPT_FORMAT,
+        "argv": list(argv),
+        "watched": stamps,
+        "code": [
+            {
+                "distribution": c.distribution,
+                "editable": c.editable,
+                "files": list(c.files),
+                "requires": list(c.requires),
+            }
+            for c in found
+        ],
+    }
+    path = _kept_path(argv)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(document), encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def _watched_command(argv: Sequence[str]) -> set[str]:
+    """The command's own files: the program and each argument naming a file."""
+    return {os.path.realpath(word) for word in argv if Path(word).exists()}
 
 
 # -- what the command is -------------------------------------------------------------------
@@ -131,16 +223,27 @@ def _module_and_target(arguments: Sequence[str]) -> tuple[str | None, list[str]]
     return None, []
 
 
-def _find(argv: Sequence[str]) -> Iterator[Code]:
-    """Each distribution once, in the order found."""
+def _find(argv: Sequence[str], watched: set[str]) -> Iterator[Code]:
+    """Each distribution once, in the order found; ``watched`` gathers what was read."""
     seen: set[str] = set()
-    for code in _each(argv):
+    for code in _each(argv, watched):
         if code.distribution not in seen:
             seen.add(code.distribution)
             yield code
 
 
-def _each(argv: Sequence[str]) -> Iterator[Code]:
+def _python(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` runs Python: an interpreter by name, or a script whose ``#!`` says
+    so (what ``_each`` looks further into)."""
+    if not argv:
+        return False
+    program = argv[0]
+    return bool(_PYTHON_NAME.fullmatch(Path(program).name)) or (
+        _interpreter(_shebang(program)) is not None
+    )
+
+
+def _each(argv: Sequence[str], watched: set[str]) -> Iterator[Code]:
     if not argv:
         return
     program = argv[0]
@@ -149,14 +252,17 @@ def _each(argv: Sequence[str]) -> Iterator[Code]:
         if module is None:
             return
         site = _site(program)
-        yield from _providing(module, site)
+        watched.update(site)
+        yield from _providing(module, site, watched)
         if module == "orchestrator.sdk":
-            yield from _sdk_target(rest, site)
+            yield from _sdk_target(rest, site, watched)
         return
     python = _interpreter(_shebang(program))
     if python is None:
         return
-    yield from _console_script(program, _site(python))
+    site = _site(python)
+    watched.update(site)
+    yield from _console_script(program, site, watched)
 
 
 # -- where the interpreter's distributions are ----------------------------------------------
@@ -198,7 +304,7 @@ def _name(dist: Distribution) -> str:
     return str(name) if name else ""
 
 
-def _console_script(script: str, site: Sequence[str]) -> Iterator[Code]:
+def _console_script(script: str, site: Sequence[str], watched: set[str]) -> Iterator[Code]:
     name = Path(script).name
     wanted = os.path.realpath(script)
     for dist in _distributions(site):
@@ -216,7 +322,7 @@ def _console_script(script: str, site: Sequence[str]) -> Iterator[Code]:
         ]
         if scripts and wanted not in scripts:
             continue  # a script of that name, but another environment's
-        yield _code(dist, site)
+        yield _code(dist, site, watched)
         return
 
 
@@ -238,7 +344,7 @@ def _top_levels(dist: Distribution) -> set[str]:
     return names
 
 
-def _providing(module: str, site: Sequence[str]) -> Iterator[Code]:
+def _providing(module: str, site: Sequence[str], watched: set[str]) -> Iterator[Code]:
     """The distribution providing ``module``: cheap looks first (one named like it, then
     each ``top_level.txt``), every ``RECORD`` only when those do not tell."""
     from importlib import metadata  # noqa: PLC0415
@@ -246,21 +352,21 @@ def _providing(module: str, site: Sequence[str]) -> Iterator[Code]:
     top = module.split(".", 1)[0]
     for dist in metadata.distributions(path=list(site), name=top):
         if top in _top_levels(dist):
-            yield _code(dist, site)
+            yield _code(dist, site, watched)
             return
     dists = list(_distributions(site))
     for dist in dists:
         text = dist.read_text("top_level.txt")
         if text and top in text.split():
-            yield _code(dist, site)
+            yield _code(dist, site, watched)
             return
     for dist in dists:
         if top in _top_levels(dist):
-            yield _code(dist, site)
+            yield _code(dist, site, watched)
             return
 
 
-def _sdk_target(rest: Sequence[str], site: Sequence[str]) -> Iterator[Code]:
+def _sdk_target(rest: Sequence[str], site: Sequence[str], watched: set[str]) -> Iterator[Code]:
     """The delegate module of ``python -m orchestrator.sdk [--path F]... MODULE:ATTR``."""
     folders: list[str] = []
     words = list(rest)
@@ -270,7 +376,8 @@ def _sdk_target(rest: Sequence[str], site: Sequence[str]) -> Iterator[Code]:
     if not words or ":" not in words[0]:
         return
     module = words[0].split(":", 1)[0]
-    found = list(_providing(module, [*folders, *site]))
+    watched.update(folders)
+    found = list(_providing(module, [*folders, *site], watched))
     if found:
         yield from found
         return
@@ -282,7 +389,7 @@ def _sdk_target(rest: Sequence[str], site: Sequence[str]) -> Iterator[Code]:
                 yield Code(
                     distribution=f"{top} (not installed)",
                     editable=True,
-                    files=tuple(files_under([str(candidate)])),
+                    files=tuple(files_under([str(candidate)], watched)),
                     requires=(),
                 )
                 return
@@ -344,15 +451,19 @@ def _pth_folders(dist: Distribution) -> list[str]:
     return folders
 
 
-def files_under(roots: Iterable[str]) -> Iterator[str]:
+def files_under(roots: Iterable[str], folders: set[str] | None = None) -> Iterator[str]:
     """Every file under each root (a file or a folder), bytecode, VCS folders and
-    virtualenvs left out."""
+    virtualenvs left out.  ``folders``, when given, gathers each root and folder listed."""
     for root in roots:
         path = Path(root)
+        if folders is not None:
+            folders.add(str(path.absolute()))
         if path.is_file():
             yield str(path.absolute())
             continue
         for folder, dirs, files in os.walk(path):
+            if folders is not None:
+                folders.add(str(Path(folder).absolute()))
             # A virtualenv inside a source tree is not the source.
             dirs[:] = sorted(
                 d
@@ -366,10 +477,10 @@ def files_under(roots: Iterable[str]) -> Iterator[str]:
                     yield str(Path(folder, name).absolute())
 
 
-def _source_files(dist: Distribution) -> list[str]:
+def _source_files(dist: Distribution, watched: set[str]) -> list[str]:
     mapping = _editable_mapping(dist)
     if mapping:
-        return sorted(set(files_under(mapping.values())))
+        return sorted(set(files_under(mapping.values(), watched)))
     tops = _top_levels(dist)
     roots: list[str] = []
     for folder in _pth_folders(dist):
@@ -380,7 +491,7 @@ def _source_files(dist: Distribution) -> list[str]:
             if candidate.exists()
         ]
         roots.extend(named or [folder])
-    return sorted(set(files_under(roots)))
+    return sorted(set(files_under(roots, watched)))
 
 
 def _installed_files(dist: Distribution) -> list[str]:
@@ -409,9 +520,19 @@ def _requires(dist: Distribution, site: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(set(found)))
 
 
-def _code(dist: Distribution, site: Sequence[str]) -> Code:
+def _code(dist: Distribution, site: Sequence[str], watched: set[str]) -> Code:
+    # The metadata folder and its files (RECORD, direct_url.json, an editable finder's
+    # or .pth file's location), and the files it lists that say where sources are.
+    folder = getattr(dist, "_path", None)
+    if folder is not None:
+        watched.add(str(folder))
+        with contextlib.suppress(OSError):
+            watched.update(str(entry) for entry in Path(folder).iterdir())
+    for file in dist.files or ():
+        if str(file).endswith((".pth", "_finder.py")):
+            watched.add(str(dist.locate_file(file)))
     editable = _editable_root(dist)
-    files = _source_files(dist) if editable else _installed_files(dist)
+    files = _source_files(dist, watched) if editable else _installed_files(dist)
     return Code(
         distribution=f"{_name(dist)} {dist.version}",
         editable=editable,

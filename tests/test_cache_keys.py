@@ -212,3 +212,37 @@ def test_add_stores_inputs_as_absolute_globs(
     assert code == 0, err
     (entry,) = [e for e in json.loads(out) if e["name"] == "d"]
     assert entry["inputs"] == [str(tmp_path / "tables" / "*.txt")]
+
+
+def _kept_file(argv: list[str]) -> Path:
+    return installed._kept_path(argv)
+
+
+def test_what_a_python_command_runs_is_kept_and_found_again_when_a_stamp_moves() -> None:
+    """bakeplan's own console script: what was found is kept on disk with the stamps of
+    what was read, used as kept while they hold, found again when one moves."""
+    argv = [str(Path(sys.executable).parent / "mirage-net-config")]
+    installed._memo.clear()
+    found = installed.code_of(argv)
+    kept = _kept_file(argv)
+    document = json.loads(kept.read_text())
+    assert [c["distribution"] for c in document["code"]] == [c.distribution for c in found]
+    assert any(path.endswith("site-packages") for path, _ in document["watched"])
+    # Used as kept while every stamp holds (a marked distribution name shows it was).
+    document["code"][0]["distribution"] = "kept 0"
+    kept.write_text(json.dumps(document))
+    installed._memo.clear()
+    assert installed.code_of(argv)[0].distribution == "kept 0"
+    # A folder that changed (a file added or removed) means finding it again.
+    document["watched"][0][1] = [0, 0, 0]
+    kept.write_text(json.dumps(document))
+    installed._memo.clear()
+    assert installed.code_of(argv) == found
+    assert json.loads(kept.read_text())["code"][0]["distribution"] == found[0].distribution
+
+
+def test_a_shell_command_keeps_nothing(tmp_path: Path) -> None:
+    script = write_sh(tmp_path, "d", "cat >/dev/null; echo '{}'")
+    installed._memo.clear()
+    assert installed.code_of([str(script)]) == ()
+    assert not _kept_file([str(script)]).exists()
