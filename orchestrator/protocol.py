@@ -9,7 +9,6 @@ scheduler reports as a delegate failure.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -17,7 +16,27 @@ from typing import Any, Literal
 
 from orchestrator import jsontext, schemas
 
-PROTOCOL = "bakeplan/1"
+# The request side lives in wire, which a delegate imports alone; re-exported here.
+from orchestrator.wire import PROTOCOL, Context, Request, encode
+
+__all__ = [
+    "PROTOCOL",
+    "Answer",
+    "Context",
+    "Description",
+    "Device",
+    "ErrorObject",
+    "ProtocolViolation",
+    "Request",
+    "Warning",
+    "decode",
+    "describe_request",
+    "encode",
+    "environment",
+    "parse_configure",
+    "parse_describe",
+    "parse_error",
+]
 
 
 class ProtocolViolation(Exception):
@@ -27,46 +46,6 @@ class ProtocolViolation(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
-
-
-@dataclass(frozen=True, kw_only=True)
-class Context:
-    """What a delegate knows of the bake it takes part in."""
-
-    bake_config: str
-    platform: str
-    components: tuple[str, ...]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "bake_config": self.bake_config,
-            "platform": self.platform,
-            "components": list(self.components),
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Request:
-    """A ``configure`` request: the fragment at ``pointer`` for ``delegate``."""
-
-    delegate: str
-    pointer: str
-    fragment: Any
-    context: Context
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "protocol": PROTOCOL,
-            "op": "configure",
-            "delegate": self.delegate,
-            "pointer": self.pointer,
-            "fragment": self.fragment,
-            "context": self.context.as_json(),
-        }
-
-    def encode(self) -> bytes:
-        """The exact bytes written to the delegate's stdin: compact UTF-8 JSON and a newline."""
-        return encode(self.as_json())
 
 
 def environment(delegate: str, pointer: str | None = None) -> dict[str, str]:
@@ -81,12 +60,6 @@ def environment(delegate: str, pointer: str | None = None) -> dict[str, str]:
 def describe_request() -> bytes:
     """The exact bytes of a ``describe`` request."""
     return encode({"protocol": PROTOCOL, "op": "describe"})
-
-
-def encode(document: Any) -> bytes:
-    """Compact, strict (no NaN) UTF-8 JSON followed by a newline."""
-    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return (text + "\n").encode("utf-8")
 
 
 @dataclass(frozen=True, kw_only=True)

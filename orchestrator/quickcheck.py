@@ -21,11 +21,16 @@ import math
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 
-from orchestrator import ecma
+from orchestrator import ecma, schemafiles
 
-Check = Callable[[Any], bool]
+# Not typing.TYPE_CHECKING: a delegate checking its request imports this module, and
+# importing typing is a cost its start need not pay (see orchestrator.wire).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
+    Check: TypeAlias = Callable[[Any], bool]
 
 # Keywords that never affect validity.
 _ANNOTATIONS = frozenset({
@@ -347,12 +352,7 @@ def _compiler() -> Compiler:
 
 def _package_schema(schema_id: str) -> Mapping[str, Any] | None:
     """The package schema whose ``$id`` is ``schema_id`` (``.../<name>.json``), if any."""
-    from orchestrator import schemas  # noqa: PLC0415  (schemas imports this module)
-
-    name = schema_id.rpartition("/")[2].removesuffix(".json")
-    if name in schemas.names() and schemas.schema_id(name) == schema_id:
-        return schemas.load(name)
-    return None
+    return schemafiles.by_id(schema_id)
 
 
 @functools.cache
@@ -365,9 +365,10 @@ def checker(name: str, ref: str | None = None) -> Check:
 
 
 def _checker(name: str, ref: str | None) -> Check:
-    from orchestrator import schemas  # noqa: PLC0415
-
-    base = schemas.schema_id(name)
+    document = schemafiles.shared(name)
+    if document is None:
+        raise KeyError(f"no schema named {name!r}")
+    base = str(document["$id"])
     fragment = (ref or "").removeprefix("#")
     return _compiler().compile({"$ref": f"{base}#{fragment}"}, base)
 
@@ -393,3 +394,24 @@ def compiled(schema_text: str) -> Check | None:
 def is_valid(name: str, instance: Any, ref: str | None = None) -> bool:
     """Whether ``instance`` satisfies the package schema ``name`` (or its part ``ref``)."""
     return checker(name, ref)(instance)
+
+
+def passes(name: str, instance: Any, ref: str | None = None) -> bool:
+    """True when the compiled check of the package schema ``name`` (or its part ``ref``)
+    says ``instance`` is valid; False when it says not, or cannot tell (jsonschema then
+    has the last word)."""
+    try:
+        return is_valid(name, instance, ref)
+    except COMPILE_ERRORS:
+        return False
+
+
+def passes_schema(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
+    """``passes`` for any schema (a delegate's own fragment schema)."""
+    import json  # noqa: PLC0415
+
+    check = compiled(json.dumps(schema, sort_keys=True, separators=(",", ":")))
+    try:
+        return check is not None and check(instance)
+    except COMPILE_ERRORS:
+        return False  # a delegate's bad pattern or unknown keyword

@@ -19,8 +19,13 @@ from typing import Any
 
 import jsonpointer
 
+from orchestrator import wire
 from orchestrator.errors import BakeplanError, ConflictError, InputError, UsageError, raise_all
 from orchestrator.registry import BUILTIN, Registry
+
+# The RFC 6901 pointer of reference tokens: defined in wire, which a delegate imports
+# alone, and offered here beside the rest of the pointer handling.
+pointer_of = wire.pointer_of
 
 RUMPRUN_KEYS = ("rc", "env", "blk", "mount", "net", "netbsd")
 
@@ -33,11 +38,6 @@ def tokens_of(pointer: str) -> tuple[str, ...]:
         return tuple(jsonpointer.JsonPointer(pointer).parts)
     except jsonpointer.JsonPointerException as exc:
         raise UsageError(f"{pointer!r} is not a JSON pointer: {exc}") from None
-
-
-def pointer_of(tokens: Iterable[str]) -> str:
-    """The RFC 6901 pointer of reference tokens, escaping ``~`` and ``/``."""
-    return "".join("/" + jsonpointer.escape(t) for t in tokens)
 
 
 def strings(value: Any, tokens: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:

@@ -22,20 +22,26 @@ status 1.  Example::
 A delegate an installed package declares under the entry-point group
 ``bakeplan.delegates`` (``NAME = "module:ATTRIBUTE"``) needs no ``__main__``: bakeplan
 runs it as ``python -m orchestrator.sdk [--path FOLDER] module:ATTRIBUTE``.
+
+A delegate pays for this module on every run, before it reads its request, so it imports
+the wire (``orchestrator.wire``) and the compiled checks alone: the strict reader's full
+scanner, ``orchestrator.schemas`` and jsonschema come in only to say what is wrong with a
+request or a fragment, and a fragment is checked only when the delegate declares a
+schema for it.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, BinaryIO
 
-from orchestrator import jsontext, protocol, schemas
-from orchestrator.errors import pointer_text
-from orchestrator.protocol import PROTOCOL, Context, Request
+from orchestrator import quickcheck, wire
+from orchestrator.wire import PROTOCOL, Context, Request
+
+# Not typing.TYPE_CHECKING: see orchestrator.wire.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, BinaryIO
 
 
 class Refusal(Exception):
@@ -50,19 +56,52 @@ class Refusal(Exception):
         self.code = code
 
 
-@dataclass(frozen=True, kw_only=True)
-class Delegate:
-    """A delegate's declaration: its ``describe`` answer and its ``configure`` function."""
+class Delegate(wire.Frozen):
+    """A delegate's declaration: its ``describe`` answer and its ``configure`` function.
 
+    Frozen, as a frozen dataclass would be, without importing ``dataclasses``.
+    """
+
+    _fields = (
+        "name",
+        "version",
+        "configure",
+        "claims",
+        "fragment_schema",
+        "examples",
+        "pure",
+    )
     name: str
     version: str
     configure: Callable[[Request], Mapping[str, Any]]
-    claims: tuple[str, ...] = ()
-    fragment_schema: Mapping[str, Any] | bool | None = None
-    examples: tuple[Any, ...] = ()
+    claims: tuple[str, ...]
+    fragment_schema: Mapping[str, Any] | bool | None
+    examples: tuple[Any, ...]
     # Only a delegate that says so is cached: an answer that reads a file, a clock or the
     # network would otherwise be served stale.
-    pure: bool = False
+    pure: bool
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        configure: Callable[[Request], Mapping[str, Any]],
+        claims: tuple[str, ...] = (),
+        fragment_schema: Mapping[str, Any] | bool | None = None,
+        examples: tuple[Any, ...] = (),
+        pure: bool = False,
+    ) -> None:
+        wire.assign(
+            self,
+            name=name,
+            version=version,
+            configure=configure,
+            claims=claims,
+            fragment_schema=fragment_schema,
+            examples=examples,
+            pure=pure,
+        )
 
     def describe(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
@@ -88,19 +127,35 @@ def _error(message: str, *, pointer: str | None = None, code: str) -> dict[str, 
     return {"protocol": PROTOCOL, "error": error}
 
 
-def _request(raw: bytes) -> dict[str, Any]:
+def _parse(raw: bytes) -> Any:
+    """The request document: plain strict JSON read quickly, anything else by the strict
+    reader, which says what is wrong and where."""
     try:
-        document = jsontext.parse(raw, source="stdin")
+        return wire.loads(raw)
+    except wire.NotPlain:
+        pass
+    from orchestrator import jsontext  # noqa: PLC0415  (lazy: a delegate's start time)
+
+    try:
+        return jsontext.parse(raw, source="stdin")
     except jsontext.JsonTextError as exc:
         raise Refusal(
             f"the request is not strict JSON: {exc.headline()}", code="bad-request"
         ) from None
+
+
+def _request(raw: bytes) -> dict[str, Any]:
+    document = _parse(raw)
     if isinstance(document, dict) and document.get("protocol") != PROTOCOL:
         raise Refusal(
             f"unsupported protocol {document.get('protocol')!r}; this delegate speaks {PROTOCOL}",
             code="unsupported-protocol",
         )
-    problems = schemas.explain("request", document)
+    problems: tuple[str, ...] = ()
+    if not quickcheck.passes("request", document):
+        from orchestrator import schemas  # noqa: PLC0415  (lazy: only to say what is wrong)
+
+        problems = schemas.explain("request", document)
     if problems:
         raise Refusal(
             "the request breaks the bakeplan/1 request schema: " + "; ".join(problems),
@@ -112,8 +167,13 @@ def _request(raw: bytes) -> dict[str, Any]:
 
 def _check_fragment(delegate: Delegate, request: Request) -> None:
     """Refuse a fragment outside the declared schema, pointing into the config."""
-    if delegate.fragment_schema is None:
+    if delegate.fragment_schema is None or quickcheck.passes_schema(
+        delegate.fragment_schema, request.fragment
+    ):
         return
+    from orchestrator import schemas  # noqa: PLC0415  (lazy: only to say what is wrong)
+    from orchestrator.errors import pointer_text  # noqa: PLC0415
+
     violations = schemas.violations_of(
         delegate.fragment_schema, request.fragment, base_pointer=request.pointer
     )
@@ -153,16 +213,20 @@ def serve(delegate: Delegate, stdin: BinaryIO | None = None, stdout: BinaryIO | 
     try:
         status, answer = handle(delegate, raw)
     except Exception as exc:  # a bug in the delegate: say so in the protocol, trace on stderr
+        import traceback  # noqa: PLC0415  (only for a bug)
+
         traceback.print_exc()
         status, answer = 1, _error(f"internal error: {exc}", code="internal")
     out = stdout or sys.stdout.buffer
-    out.write(protocol.encode(answer))
+    out.write(wire.encode(answer))
     out.flush()
     return status
 
 
 def load(target: str) -> Delegate:
     """The ``Delegate`` that ``module:ATTRIBUTE`` names, or ``LookupError`` saying why not."""
+    import importlib  # noqa: PLC0415  (only for a delegate named by module:ATTRIBUTE)
+
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise LookupError(f"{target!r} is not module:ATTRIBUTE")
@@ -193,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         delegate = load(args[0])
     except LookupError as exc:
         sys.stderr.write(f"orchestrator.sdk: {exc}\n")
-        sys.stdout.buffer.write(protocol.encode(_error(str(exc), code="not-a-delegate")))
+        sys.stdout.buffer.write(wire.encode(_error(str(exc), code="not-a-delegate")))
         return 1
     return serve(delegate)
 

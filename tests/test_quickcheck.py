@@ -15,7 +15,7 @@ from helpers_tree import nodes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import quickcheck, schemas
+from orchestrator import quickcheck, schemafiles, schemas
 
 INTERESTING = [
     "10.0.120.10/24", "10.0.0.300/24", "2001:db8::2/64", "fe80::1", "::", "1.2.3.4",
@@ -304,3 +304,11 @@ def test_every_part_of_every_package_schema_compiles(name: str) -> None:
     for part in parts:
         for value in (None, {}, [], "", 0):
             quickcheck.checker(name, part)(value)
+
+
+@pytest.mark.parametrize("name", schemas.names())
+def test_the_light_reading_of_each_schema_file_is_the_strict_one(name: str) -> None:
+    # The compiled checks and delegates read the files with json alone (schemafiles).
+    assert schemafiles.load(name) == schemas.load(name)
+    assert schemafiles.by_id(schemas.schema_id(name)) == schemas.load(name)
+    assert schemafiles.by_id(schemas.schema_id(name) + "x") is None
