@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orchestrator
+import orchestrator.protocol
 
 BIN = Path(sys.executable).parent
 BAKEPLAN = str(BIN / "bakeplan")
@@ -82,6 +83,9 @@ class Row:
     baseline: float
     limit: float
     higher_is_better: bool = False
+    # What the baseline is, and which of bakeplan's caches were warm for the timed runs.
+    against: str = ""
+    caches: str = "none used"
 
     @property
     def ratio(self) -> float:
@@ -98,6 +102,7 @@ def median_time(
     cwd: Path,
     env: dict[str, str] | None = None,
     setup: Callable[[], None] | None = None,
+    stdin: bytes | None = None,
 ) -> float:
     """The median wall-clock seconds of ``command`` over ``runs`` runs (after one warm-up)."""
     times = []
@@ -105,7 +110,14 @@ def median_time(
         if setup is not None:
             setup()
         start = time.perf_counter()
-        done = subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, check=False)
+        done = subprocess.run(
+            list(command),
+            cwd=cwd,
+            env=env,
+            input=stdin if stdin is not None else b"",
+            capture_output=True,
+            check=False,
+        )
         took = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(
@@ -140,7 +152,7 @@ def write_delegates(folder: Path, keys: Sequence[str], body: str) -> Path:
 def startup(work: Path, runs: int) -> Row:
     ours = median_time([BAKEPLAN, "--version"], runs, work)
     bare = median_time([sys.executable, "-c", "pass"], runs, work)
-    return Row("start-up: --version vs python -c pass", ours, bare, 2.0)
+    return Row("start-up: --version vs python -c pass", ours, bare, 2.0, against="python -c pass")
 
 
 def trivial(work: Path, runs: int) -> tuple[Row, Row]:
@@ -163,13 +175,22 @@ def trivial(work: Path, runs: int) -> tuple[Row, Row]:
     pool = median_time([sys.executable, "pool.py", str(CORES), *keys], runs, folder)
     shell = median_time(["bash", "pipeline.sh", "config.json", *keys], max(3, runs // 3), folder)
     return (
-        Row(f"32 trivial delegates, -j {CORES}: vs a bare thread pool", ours, pool, 1.5),
+        Row(
+            f"32 trivial delegates, -j {CORES}: vs a bare thread pool",
+            ours,
+            pool,
+            1.5,
+            against="a Python thread pool starting the same 32 processes",
+            caches="responses off (--no-cache); describe answers warm",
+        ),
         Row(
             "32 trivial delegates: times faster than bash+jq, one by one",
             ours,
             shell,
             4.0,
             higher_is_better=True,
+            against="a bash loop: jq splits, each tool in turn, jq merges",
+            caches="responses off (--no-cache); describe answers warm",
         ),
     )
 
@@ -182,7 +203,14 @@ def slow(work: Path, runs: int) -> Row:
         max(3, runs // 3),
         folder,
     )
-    return Row("8 delegates of 0.5 s, -j 8: seconds (limit 1.0 s)", ours, 1.0, 1.0)
+    return Row(
+        "8 delegates of 0.5 s, -j 8: seconds (limit 1.0 s)",
+        ours,
+        1.0,
+        1.0,
+        against="one second",
+        caches="responses off (--no-cache); describe answers warm",
+    )
 
 
 def growth(work: Path, runs: int) -> Row:
@@ -202,7 +230,11 @@ def growth(work: Path, runs: int) -> Row:
         )
 
     return Row(
-        "growth: 20,000 keys vs 5,000 keys (limit 4.5x for 4x)", cost(20000), cost(5000), 4.5
+        "growth: 20,000 keys vs 5,000 keys (limit 4.5x for 4x)",
+        cost(20000),
+        cost(5000),
+        4.5,
+        against="the same plan of 5,000 keys",
     )
 
 
@@ -222,20 +254,104 @@ def warm_cache(work: Path, runs: int) -> Row | None:
         entry["cache"] = True
     (folder / "registry.json").write_text(json.dumps(registry))
     env = {**os.environ, "XDG_CACHE_HOME": str(folder / "xdg-cache")}
+    plan = [BAKEPLAN, "plan", "config.json", "-r", "registry.json", *BAKED]
+    cold = subprocess.run(plan, cwd=folder, env=env, check=True, capture_output=True).stdout
+    ours = median_time(plan, runs, folder, env)
+    validate = median_time(
+        [BAKEPLAN, "validate", "config.json", "-r", "registry.json", *BAKED], runs, folder, env
+    )
+    warm = subprocess.run(plan, cwd=folder, env=env, check=True, capture_output=True).stdout
+    if warm != cold:
+        raise SystemExit("the warm plan differs from the cold one: the cache changed a plan")
+    return Row(
+        "warm cache: re-plan vs validate (plan byte-identical to the cold one)",
+        ours,
+        validate,
+        1.3,
+        against="bakeplan validate of the same config",
+        caches="describe answers and responses warm",
+    )
+
+
+# The hybrid example, planned as a user plans it, with the reference delegate on the SDK.
+HYBRID = Path(__file__).resolve().parents[2] / "examples" / "hybrid"
+
+# A delegate without the SDK: the standard library reads the request and prints the
+# answer mirage-net-config gives (filled in below), so only the SDK's own cost differs.
+STDLIB_DELEGATE = """import json, sys
+request = json.loads(sys.stdin.buffer.read())
+sys.stdout.write(ANSWER)
+"""
+
+
+def hybrid(work: Path, runs: int) -> list[Row]:
+    """validate, one SDK delegate's configure run, and the plan that is made of both."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    inputs = ["config.json", "-r", "registry.json"]
+    # The describe answer (and which code the delegate runs) is kept by this first plan.
     subprocess.run(
-        [BAKEPLAN, "plan", "config.json", "-r", "registry.json", *BAKED],
-        cwd=folder,
+        [BAKEPLAN, "plan", *inputs], cwd=HYBRID, env=env, check=True, capture_output=True
+    )
+    preview = subprocess.run(
+        [BAKEPLAN, "plan", "--dry-run", "--json", *inputs],
+        cwd=HYBRID,
         env=env,
         check=True,
         capture_output=True,
     )
-    ours = median_time(
-        [BAKEPLAN, "plan", "config.json", "-r", "registry.json", *BAKED], runs, folder, env
+    run = next(r for r in json.loads(preview.stdout)["runs"] if r["pointer"] == "/net")
+    request = orchestrator.protocol.encode(run["request"])
+    delegate = [str(BIN / "mirage-net-config")]
+    answer = subprocess.run(delegate, input=request, capture_output=True, check=True).stdout
+    script = work / "stdlib_delegate.py"
+    script.write_text(STDLIB_DELEGATE.replace("ANSWER", repr(answer.decode())))
+    bare = subprocess.run(
+        [sys.executable, str(script)], input=request, capture_output=True, check=True
+    ).stdout
+    if bare != answer:
+        raise SystemExit("the stdlib delegate does not answer as mirage-net-config does")
+
+    responses = Path(env.get("XDG_CACHE_HOME", "")) / "bakeplan" / "responses"
+
+    def forget_configure_answers() -> None:
+        # Keep describe answers, drop the kept configure answer of the pure delegate, so
+        # every timed plan runs it.
+        for entry in responses.glob("*.answer"):
+            if b'"protocols"' not in entry.read_bytes():
+                entry.unlink()
+
+    validate = median_time([BAKEPLAN, "validate", *inputs], runs, HYBRID, env)
+    sdk = median_time(delegate, runs, HYBRID, env, stdin=request)
+    stdlib = median_time([sys.executable, str(script)], runs, HYBRID, env, stdin=request)
+    plan = median_time(
+        [BAKEPLAN, "plan", *inputs], runs, HYBRID, env, setup=forget_configure_answers
     )
-    validate = median_time(
-        [BAKEPLAN, "validate", "config.json", "-r", "registry.json", *BAKED], runs, folder, env
-    )
-    return Row("warm cache: re-plan vs validate", ours, validate, 1.3)
+    bare = median_time([sys.executable, "-c", "pass"], runs, HYBRID, env)
+    return [
+        Row(
+            "validate the hybrid example vs python -c pass",
+            validate,
+            bare,
+            2.0,
+            against="python -c pass",
+            caches="describe answers warm",
+        ),
+        Row(
+            "SDK delegate: mirage-net-config on the /net request vs a stdlib script",
+            sdk,
+            stdlib,
+            1.5,
+            against="a stdlib-only script reading the request, printing the same answer",
+        ),
+        Row(
+            "plan the hybrid example vs validate + one mirage-net-config run",
+            plan,
+            validate + sdk,
+            1.15,
+            against="the two medians above added",
+            caches="describe answers warm; configure answer dropped before each run",
+        ),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["XDG_CACHE_HOME"] = str(work / "xdg-cache")
         rows = [
             startup(work, args.runs),
+            *hybrid(work, args.runs),
             *trivial(work, args.runs),
             slow(work, args.runs),
             growth(work, args.runs),
@@ -283,15 +400,21 @@ def print_table(rows: Sequence[Row], *, markdown: bool) -> None:
                 "met" if row.met else "MISSED",
             )
         )
+    notes = [
+        f"- {row.target}: baseline {row.against or 'as named'}; caches: {row.caches}"
+        for row in rows
+    ]
     if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for line in lines[1:]:
             print("| " + " | ".join(line) + " |")
+        print("\n" + "\n".join(notes))
         return
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    print("\n" + "\n".join(notes))
     print(f"\n{CORES} cores, Python {sys.version.split()[0]}, medians of runs after a warm-up")
 
 
