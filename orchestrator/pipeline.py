@@ -13,13 +13,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import config as configs
 from orchestrator import registry as registries
 from orchestrator.bake import DEFAULT_CONFIG, BakeConfig, ConfBook, standard_book
 from orchestrator.errors import BakeplanError, Problems, raise_all
-from orchestrator.lock import Lock
 from orchestrator.plan import assemble, gate
 from orchestrator.protocol import Context
 from orchestrator.registry import BUILTIN, Entry, Registry
@@ -33,7 +32,10 @@ from orchestrator.routing import (
     tokens_of,
 )
 from orchestrator.runtime import DEFAULT_DIALECT, convert
-from orchestrator.scheduler import Result, Scheduler, Settings
+
+if TYPE_CHECKING:  # validate neither runs delegates nor reads locks: imported where used
+    from orchestrator.lock import Lock
+    from orchestrator.scheduler import Result
 
 INNER_MARK = "$inner"
 
@@ -185,6 +187,7 @@ def carry_out(
     configures anything.
     """
     from orchestrator import handshake, lock  # noqa: PLC0415
+    from orchestrator.scheduler import Scheduler, Settings  # noqa: PLC0415
 
     entries: dict[str, Entry] = {e.name: e for e in prepared.registry.entries}
     first_pointer: dict[str, str] = {}

@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import rumprun
 from orchestrator import runtime as runtimes
 from orchestrator.bake import BakeConfig, Directive, apply_directives, component_of, flag_of
 from orchestrator.errors import BakeplanError, ConflictError, pointer_text, raise_all
 from orchestrator.routing import RUMPRUN_KEYS, pointer_of
-from orchestrator.scheduler import Result
+
+if TYPE_CHECKING:  # the scheduler (and the runner under it) is not needed to check
+    from orchestrator.scheduler import Result
 
 PLAN_VERSION = "bakeplan/1"
 RESERVED = frozenset({"name", "kind", "by", "pointer"})
