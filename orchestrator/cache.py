@@ -31,8 +31,9 @@ ledger right again, whatever crashes or races left it at.
 
 A cache that cannot be read or written (a read-only folder, a full disk) is only slower:
 nothing on a plan's path raises, and the reason goes to ``note`` (shown with
-``--verbose``).  ``clear`` (``bakeplan cache clear``) empties it, and removes the
-separate describe folder earlier versions kept.
+``--verbose``).  ``clear`` (``bakeplan cache clear``) empties it and what was found of
+the code Python delegates run (``installed.py``), and removes the separate describe
+folder earlier versions kept.
 """
 
 from __future__ import annotations
@@ -334,8 +335,9 @@ class Cleared:
 
 
 def clear(environ: Mapping[str, str] | None = None) -> tuple[Cleared, ...]:
-    """Empty the store (describe and configure answers alike) and remove the separate
-    describe folder earlier versions kept; say what each held.
+    """Empty the store (describe and configure answers alike), what was found of the
+    code Python delegates run, and the separate describe folder earlier versions kept;
+    say what each held.
 
     Both folders are flat.  Files another bakeplan removes meanwhile are no failure;
     ``InputError`` (exit 2) when a file or a folder stays because it cannot be removed.
@@ -345,6 +347,9 @@ def clear(environ: Mapping[str, str] | None = None) -> tuple[Cleared, ...]:
     if (base / "describe").exists():
         # Where describe answers were kept before they joined the one store.
         folders.append(("earlier describe answers", base / "describe"))
+    if (base / "code").exists():
+        # Which code each Python delegate runs (installed.py): only found again if gone.
+        folders.append(("found delegate code", base / "code"))
     return tuple(_clear_folder(what, where) for what, where in folders)
 
 
