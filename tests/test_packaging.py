@@ -24,9 +24,11 @@ def test_the_license_is_an_spdx_string_and_the_backend_reads_it() -> None:
 
 def makefile_install() -> tuple[dict[str, str], list[str]]:
     """The variables and the arguments of the Makefile's ``pip install -e`` line."""
-    text = (REPO / "Makefile").read_text(encoding="utf-8")
+    # A recipe line may go on after a backslash, start with @ and send its output to
+    # stderr: the command is what is left.
+    text = (REPO / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
     (line,) = [x.strip() for x in text.splitlines() if "pip install" in x and " -e " in x]
-    words = shlex.split(line)
+    words = [w for w in shlex.split(line.lstrip("@")) if not re.match(r"^[0-9]?>", w)]
     variables = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_]+=", w))
     return variables, words[words.index("install") + 1 :]
 
