@@ -342,6 +342,9 @@ def _plan(args: argparse.Namespace) -> int:
     done = _with_progress(options, args.verbose, args.timings)
     plan = done.plan
     report.show_warnings(plan["warnings"])
+    # The lock first: a lock file that cannot be written must not follow a plan written.
+    if args.lock is not None and done.lock is not None:
+        output.emit(done.lock.text(), args.lock, what="lock file")
     if args.emit == "plan":
         output.emit(dumps(plan), args.output)
     else:
@@ -351,8 +354,6 @@ def _plan(args: argparse.Namespace) -> int:
         for note in emitted.notes:
             sys.stderr.write(f"bakeplan: emit {args.emit}: {note}\n")
         output.emit(emitted.text, args.output)
-    if args.lock is not None and done.lock is not None:
-        output.emit(done.lock.text(), args.lock, what="lock file")
     return 0
 
 

@@ -167,3 +167,17 @@ def test_lock_as_a_real_process(setup: tuple[Path, Path, Path], tmp_path: Path) 
     again = subprocess.run([*argv, "--locked", str(locked)], capture_output=True, check=False)
     assert again.returncode == 0, again.stderr
     assert again.stdout == done.stdout
+
+
+def test_a_lock_that_cannot_be_written_writes_no_plan(
+    capsys: pytest.CaptureFixture[str], setup: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    config, registry, _ = setup
+    out = tmp_path / "plan.json"
+    lock_path = tmp_path / "no-such-folder" / "bake.lock"
+    code, _, err = run_main(
+        capsys, "plan", str(config), "-r", str(registry), "--lock", str(lock_path), "-o", str(out)
+    )
+    assert code == 2
+    assert f"{lock_path}: cannot write lock file: No such file or directory" in err
+    assert not out.exists()
