@@ -264,7 +264,10 @@ def test_every_device_is_bound_to_its_name(
 ) -> None:
     if target == "hvt":
         reason = harness.kvm_missing()
-        need(reason is None, reason or "")
+        if reason is not None:
+            # Hardware this machine lacks, not a tool the suite installs: a skip with its
+            # reason even under CI=true, where only missing tools fail.
+            pytest.skip(reason)
     if target == "virtio":
         need(shutil.which("qemu-system-x86_64"), "no qemu-system-x86_64 (qemu-system-x86)")
     ready = prepared[case]
