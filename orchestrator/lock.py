@@ -16,7 +16,6 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import jsontext, schemas
@@ -110,13 +109,9 @@ def of(bake: BakeConfig, pins: Sequence[Pin]) -> Lock:
 
 def read(path: str) -> Lock:
     """The lock file at ``path``, checked against ``bakeplan schema lock``."""
-    try:
-        with Path(path).open("rb") as stream:
-            raw = stream.read(MAX_LOCK_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read the lock file: {exc.strerror or exc}", file=path) from None
-    if len(raw) > MAX_LOCK_BYTES:
-        raise InputError(f"more than {MAX_LOCK_BYTES} bytes: not a lock file", file=path)
+    from orchestrator.planfile import read_bounded  # noqa: PLC0415
+
+    raw = read_bounded(path, path, limit=MAX_LOCK_BYTES, what="a lock file")
     document = jsontext.parse(raw, source=path)
     found = schemas.violations("lock", document)
     if found:

@@ -26,7 +26,7 @@ MAX_PLAN_BYTES = 16 * 1024 * 1024
 def obtain(path: str, plan_config: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
     """The plan in ``path``, or the plan ``plan_config(path)`` makes of the config there."""
     source = "<stdin>" if path == STDIN else path
-    raw = _read(path, source)
+    raw = read_bounded(path, source, limit=MAX_PLAN_BYTES, what="a plan or a config")
     value = jsontext.parse(raw, source=source)
     if isinstance(value, dict) and value.get("plan") == PLAN_VERSION:
         _check(value, raw.decode("utf-8"), source)
@@ -40,17 +40,19 @@ def obtain(path: str, plan_config: Callable[[str], dict[str, Any]]) -> dict[str,
     return plan_config(path)
 
 
-def _read(path: str, source: str) -> bytes:
+def read_bounded(path: str, source: str, *, limit: int, what: str) -> bytes:
+    """The bytes at ``path`` (``-``: stdin), refused past ``limit`` before they are all
+    read; every error names ``source`` and says it was to be ``what``."""
     try:
         if path == STDIN:
-            data = sys.stdin.buffer.read(MAX_PLAN_BYTES + 1)
+            data = sys.stdin.buffer.read(limit + 1)
         else:
             with Path(path).open("rb") as stream:
-                data = stream.read(MAX_PLAN_BYTES + 1)
+                data = stream.read(limit + 1)
     except OSError as exc:
-        raise InputError(f"cannot read it: {exc.strerror or exc}", file=source) from None
-    if len(data) > MAX_PLAN_BYTES:
-        raise InputError(f"more than {MAX_PLAN_BYTES} bytes: not a plan or a config", file=source)
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", file=source) from None
+    if len(data) > limit:
+        raise InputError(f"more than {limit} bytes: not {what}", file=source)
     return data
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from orchestrator.cli import main
+
+# bakeplan as a real process: this interpreter running the package.
+BAKEPLAN = (sys.executable, "-m", "orchestrator")
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

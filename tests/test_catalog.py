@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import BAKEPLAN, run_main
 from helpers_protocol import write_delegate, write_identity
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
@@ -147,9 +147,7 @@ def test_concurrent_adds_from_separate_processes_all_land(tmp_path: Path) -> Non
     processes = [
         subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "orchestrator",
+                *BAKEPLAN,
                 "delegates",
                 "add",
                 name,

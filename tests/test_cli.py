@@ -26,6 +26,14 @@ from orchestrator.cli import main
 
 HYBRID = REPO / "examples" / "hybrid"
 RUMPRUN_ONLY = REPO / "examples" / "rumprun-only"
+# The hybrid example planned for the specification's parser, whose residual is the config.
+HYBRID_SPEC = (
+    "--rumprun",
+    "spec",
+    str(HYBRID / "config.json"),
+    "-r",
+    str(HYBRID / "registry.json"),
+)
 
 
 def write_json(path: Path, document: Any) -> Path:
@@ -89,15 +97,7 @@ def test_hybrid_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
 def test_hybrid_example_plan_for_the_specification_parser(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, err = run_main(
-        capsys,
-        "plan",
-        "--rumprun",
-        "spec",
-        str(HYBRID / "config.json"),
-        "-r",
-        str(HYBRID / "registry.json"),
-    )
+    code, out, err = run_main(capsys, "plan", *HYBRID_SPEC)
     assert code == 0, err
     plan = json.loads(out)
     schemas.validator("plan").validate(plan)
@@ -552,15 +552,7 @@ def test_a_bug_of_ours_is_one_line_and_exit_70(
         raise IndexError("list index out of range")
 
     monkeypatch.setattr(pipeline, "carry_out", broken)
-    code, out, err = run_main(
-        capsys,
-        "plan",
-        "--rumprun",
-        "spec",
-        str(HYBRID / "config.json"),
-        "-r",
-        str(HYBRID / "registry.json"),
-    )
+    code, out, err = run_main(capsys, "plan", *HYBRID_SPEC)
     assert (code, out) == (70, "")
     assert "bakeplan: internal error: IndexError: list index out of range" in err
     monkeypatch.setenv("BAKEPLAN_TRACEBACK", "1")

@@ -122,7 +122,7 @@ def test_diff_exit_codes_through_main(
     assert json.loads(out)["same"] is False
     code, _, err = run_main(capsys, "diff", old, str(tmp_path / "missing.json"))
     assert code == 2
-    assert "missing.json: cannot read it" in err
+    assert "missing.json: cannot read a plan or a config: No such file or directory" in err
 
 
 def test_a_config_is_planned_with_the_same_options_and_compared(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import BAKEPLAN, run_main
 from helpers_exec import process_gone, read_pid, wait_until
 from helpers_protocol import write_delegate, write_identity
 
@@ -394,9 +394,7 @@ def test_sigterm_with_keep_going_stops_everything(tmp_path: Path) -> None:
         {"name": "net-slow", "command": ["./slow"], "claims": ["/net"]},
     )
     argv = [
-        sys.executable,
-        "-m",
-        "orchestrator",
+        *BAKEPLAN,
         "plan",
         "--rumprun",
         "spec",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import BAKEPLAN, run_main
 from helpers_exec import write_python, write_sh
 from helpers_protocol import write_identity, write_py_delegate
 
@@ -70,9 +70,7 @@ def test_describe_is_asked_once_per_executable_and_cached_on_disk(
     # A second process finds the answer on disk and does not ask again.
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "orchestrator",
+            *BAKEPLAN,
             "plan",
             "--rumprun",
             "spec",

@@ -6,11 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import REPO
+from helpers_cli import BAKEPLAN
 from helpers_exec import process_gone, read_pid, wait_until
 from helpers_protocol import write_delegate
 
@@ -48,9 +48,7 @@ def test_signal_stops_every_delegate_and_writes_nothing(
     out = tmp_path / "plan.json"
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "orchestrator",
+            *BAKEPLAN,
             "plan",
             "--rumprun",
             "spec",

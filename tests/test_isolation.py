@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import BAKEPLAN, run_main
 from helpers_protocol import write_delegate, write_identity, write_py_delegate
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -368,9 +368,7 @@ def test_twenty_concurrent_plans_share_registry_and_xdg_folders(
     processes = [
         subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "orchestrator",
+                *BAKEPLAN,
                 "plan",
                 "--rumprun",
                 "spec",
