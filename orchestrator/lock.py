@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import jsontext, schemas
-from orchestrator.errors import ConflictError, InputError
+from orchestrator import jsontext
+from orchestrator.errors import ConflictError
 
 if TYPE_CHECKING:
     from orchestrator.bake import BakeConfig
@@ -109,21 +109,18 @@ def of(bake: BakeConfig, pins: Sequence[Pin]) -> Lock:
 
 def read(path: str) -> Lock:
     """The lock file at ``path``, checked against ``bakeplan schema lock``."""
-    from orchestrator.planfile import read_bounded  # noqa: PLC0415
+    from orchestrator.planfile import check, read_bounded  # noqa: PLC0415
 
     raw = read_bounded(path, path, limit=MAX_LOCK_BYTES, what="a lock file")
     document = jsontext.parse(raw, source=path)
-    found = schemas.violations("lock", document)
-    if found:
-        line, col = jsontext.locate(raw.decode("utf-8"), found[0].pointer) or (None, None)
-        raise InputError(
-            f"not a bakeplan lock file: {found[0].line()}",
-            file=path,
-            line=line,
-            col=col,
-            detail=tuple(v.line() for v in found[1:]),
-            hint="write one with bakeplan plan ... --lock FILE",
-        )
+    check(
+        "lock",
+        document,
+        raw.decode("utf-8"),
+        path,
+        what="a bakeplan lock file",
+        hint="write one with bakeplan plan ... --lock FILE",
+    )
     return Lock(
         bake_config=document["bake"]["config"],
         libs=tuple(document["bake"]["libs"]),

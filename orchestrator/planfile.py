@@ -29,7 +29,14 @@ def obtain(path: str, plan_config: Callable[[str], dict[str, Any]]) -> dict[str,
     raw = read_bounded(path, source, limit=MAX_PLAN_BYTES, what="a plan or a config")
     value = jsontext.parse(raw, source=source)
     if isinstance(value, dict) and value.get("plan") == PLAN_VERSION:
-        _check(value, raw.decode("utf-8"), source)
+        check(
+            "plan",
+            value,
+            raw.decode("utf-8"),
+            source,
+            what="a valid bake plan",
+            hint="a plan written by an older bakeplan may lack what this one needs: plan again",
+        )
         return value
     if path == STDIN:
         raise InputError(
@@ -56,17 +63,19 @@ def read_bounded(path: str, source: str, *, limit: int, what: str) -> bytes:
     return data
 
 
-def _check(plan: dict[str, Any], text: str, source: str) -> None:
-    found = schemas.violations("plan", plan)
+def check(schema: str, document: Any, text: str, source: str, *, what: str, hint: str) -> None:
+    """Refuse ``document`` (read from ``text`` at ``source``) where it breaks the package
+    schema ``schema``: the first violation at its line and column, the rest as detail."""
+    found = schemas.violations(schema, document)
     if not found:
         return
     first = found[0]
     line, col = jsontext.locate(text, first.pointer) or (None, None)
     raise InputError(
-        f"not a valid bake plan: {first.line()}",
+        f"not {what}: {first.line()}",
         file=source,
         line=line,
         col=col,
         detail=tuple(v.line() for v in found[1:]),
-        hint="a plan written by an older bakeplan may lack what this one needs: plan again",
+        hint=hint,
     )
