@@ -469,9 +469,7 @@ def _add_why(commands: Subparsers) -> None:
         help="a library (-lrumpnet_netinet), a device (ld0), a config pointer (/net) or a "
         "toolchain argument (--ipv4=10.0.120.10/24)",
     )
-    _planning_options(why)
-    _run_options(why)
-    why.add_argument("--json", action="store_true", help="the answer as JSON for programs")
+    _reads_plans(why, "the answer as JSON for programs")
     why.set_defaults(func=_why)
 
 
@@ -483,10 +481,15 @@ def _add_diff(commands: Subparsers) -> None:
     )
     diff.add_argument("old", metavar="OLD", help="a bake plan (- for stdin), or a config")
     diff.add_argument("new", metavar="NEW", help="a bake plan, or a config")
-    _planning_options(diff)
-    _run_options(diff)
-    diff.add_argument("--json", action="store_true", help="the differences as JSON")
+    _reads_plans(diff, "the differences as JSON")
     diff.set_defaults(func=_diff)
+
+
+def _reads_plans(parser: argparse.ArgumentParser, json_help: str) -> None:
+    """What why and diff share: a config among their files is planned with these."""
+    _planning_options(parser)
+    _run_options(parser)
+    parser.add_argument("--json", action="store_true", help=json_help)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
@@ -518,20 +521,27 @@ def _plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
 
 
 def _why(args: argparse.Namespace) -> int:
-    from orchestrator import answers, explain, output, planfile, report  # noqa: PLC0415
+    from orchestrator import answers, explain, planfile  # noqa: PLC0415
 
     answer = explain.why(planfile.obtain(args.file, _plans_configs(args)), args.subject)
-    if args.json:
-        output.emit(answers.as_json(answer.as_json()), None)
-    elif report.is_terminal(sys.stdout):
-        answers.why_text(answer, sys.stdout)
-    else:
-        output.emit(answers.why_text(answer), None)
+    _tell(args, answer.as_json(), lambda stream: answers.why_text(answer, stream))
     return 0
 
 
+def _tell(args: argparse.Namespace, document: Any, text: Callable[[Any], str]) -> None:
+    """An answer of why or diff: JSON with --json, rich in a terminal, else plain text."""
+    from orchestrator import answers, output, report  # noqa: PLC0415
+
+    if args.json:
+        output.emit(answers.as_json(document), None)
+    elif report.is_terminal(sys.stdout):
+        text(sys.stdout)
+    else:
+        output.emit(text(None), None)
+
+
 def _diff(args: argparse.Namespace) -> int:
-    from orchestrator import answers, compare, output, planfile, report  # noqa: PLC0415
+    from orchestrator import answers, compare, planfile  # noqa: PLC0415
     from orchestrator.errors import Trouble  # noqa: PLC0415
 
     try:
@@ -540,12 +550,11 @@ def _diff(args: argparse.Namespace) -> int:
     except BakeplanError as error:
         raise Trouble([error]) from None
     difference = compare.diff(old, new)
-    if args.json:
-        output.emit(answers.as_json(difference.as_json()), None)
-    elif report.is_terminal(sys.stdout):
-        answers.diff_text(difference, args.old, args.new, sys.stdout)
-    else:
-        output.emit(answers.diff_text(difference, args.old, args.new), None)
+    _tell(
+        args,
+        difference.as_json(),
+        lambda stream: answers.diff_text(difference, args.old, args.new, stream),
+    )
     return 0 if difference.same else 1
 
 

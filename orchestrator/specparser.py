@@ -4,9 +4,9 @@ spec``, rumprun's ``mato-wip-rumprun-config`` branch).
 
 Booting real images showed (``make e2e``):
 
-* it reads ``\\uXXXX`` escapes but stops at the first byte above 0x7f (``unknown byte``),
-  so the text is written in ASCII; a character beyond U+FFFF arrives as two CESU-8
-  halves, not as UTF-8, so it cannot be passed at all;
+* it reads ``\\u`` escapes (``\\u00fc``) but stops at the first byte above 0x7f
+  (``unknown byte``), so the text is written in ASCII; a character beyond U+FFFF
+  arrives as two CESU-8 halves, not as UTF-8, so it cannot be passed at all;
 * ``rc[].bin`` is matched whole against the names rumprun-bake recorded, the inputs'
   basenames: ``./wopr.bin``, as the specification's own example writes, is not found.
   The plan names the baked binary and keeps the program's argv[0] as it was;
@@ -68,7 +68,7 @@ def to_spec(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str], list[
 
 
 def encode(config: Any) -> str:
-    """The bytes the spec parser reads: compact JSON in ASCII, ``\\uXXXX`` for the rest."""
+    """The bytes the spec parser reads: compact JSON in ASCII, ``\\u`` escapes for the rest."""
     return json.dumps(config, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 

@@ -10,6 +10,9 @@ from orchestrator.cli import main
 
 # bakeplan as a real process: this interpreter running the package.
 BAKEPLAN = (sys.executable, "-m", "orchestrator")
+# Plan for the specification's parser: tests of routing and assembly check the residual
+# config itself, which that dialect keeps as it is.
+SPEC = ("--rumprun", "spec")
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

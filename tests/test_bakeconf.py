@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import SPEC, run_main
 
 from orchestrator.bake import ConfBook, standard_book
 from orchestrator.bakeconf import read_books, read_text
@@ -183,7 +183,7 @@ def planned(
     config = tmp_path / "empty.json"
     config.write_text("{}\n")
     code, out, err = run_main(
-        capsys, "plan", str(config), "--rumprun", "spec", "-r", str(EMPTY_REGISTRY),
+        capsys, "plan", str(config), *SPEC, "-r", str(EMPTY_REGISTRY),
         "--bake-conf", str(conf), "-b", "hw_test",
     )  # fmt: skip
     libs: list[str] | None = json.loads(out)["bake"]["libs"] if code == 0 else None

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import BAKEPLAN, run_main
+from helpers_cli import BAKEPLAN, SPEC, run_main
 from helpers_protocol import write_delegate, write_identity
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
@@ -70,7 +70,7 @@ def test_add_stores_an_absolute_command_mode_0644_in_a_new_folder(
     assert stat.S_IMODE(user_registry().stat().st_mode) == 0o644
     # The entry works from anywhere, with no -r: the user registry is read.
     monkeypatch.chdir(REPO)
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID))
     assert code == 0, err
     assert [d["delegate"] for d in json.loads(out)["delegations"]] == ["env-id", "rumprun"]
 
@@ -247,21 +247,18 @@ def test_entry_point_delegates_are_listed_checked_and_run(
     code, out, err = run_main(capsys, "delegates", "check", "tiny-upper")
     assert code == 0, out + err
     # It claims nothing by itself: the plan is rumprun's alone until the user says so.
-    code, out, _ = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(tmp_path / "none.json")
-    )
+    code, out, _ = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(tmp_path / "none.json"))
     assert code == 2  # a missing -r file is an error: the explicit list is the list
     empty = tmp_path / "empty.json"
     empty.write_text('{"delegates": []}')
     empty.chmod(0o644)
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(empty))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(empty))
     assert code == 0, err
     assert "tiny-upper" not in out
     code, out, err = run_main(
         capsys,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(HYBRID),
         "-r",
         str(empty),
@@ -285,7 +282,7 @@ def test_entry_point_delegates_are_listed_checked_and_run(
         json.dumps({"delegates": [{"name": "tiny-upper", "command": command, "claims": ["/env"]}]})
     )
     shadow.chmod(0o644)
-    code, out, _ = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(shadow))
+    code, out, _ = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(shadow))
     assert json.loads(out)["runtime"]["config"]["env"] == {"TZ": "UTC"}  # unchanged
     assert json.loads(out)["delegations"][0]["command"] == command
 
@@ -304,7 +301,7 @@ def test_entry_point_delegate_through_a_real_bakeplan_process(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr.decode()
     assert entries()[0]["claims"] == ["/env"]  # from its describe
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "plan", "--rumprun", "spec", str(HYBRID)],
+        [sys.executable, "-m", "orchestrator", "plan", *SPEC, str(HYBRID)],
         capture_output=True,
         env=env,
         timeout=60,

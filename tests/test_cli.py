@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import SPEC, run_main
 from helpers_protocol import write_delegate, write_identity, write_py_delegate
 from jsonschema import Draft202012Validator
 
@@ -28,8 +28,7 @@ HYBRID = REPO / "examples" / "hybrid"
 RUMPRUN_ONLY = REPO / "examples" / "rumprun-only"
 # The hybrid example planned for the specification's parser, whose residual is the config.
 HYBRID_SPEC = (
-    "--rumprun",
-    "spec",
+    *SPEC,
     str(HYBRID / "config.json"),
     "-r",
     str(HYBRID / "registry.json"),
@@ -111,8 +110,7 @@ def test_rumprun_only_example_keeps_everything(capsys: pytest.CaptureFixture[str
     code, out, err = run_main(
         capsys,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(RUMPRUN_ONLY / "config.json"),
         "-r",
         str(RUMPRUN_ONLY / "registry.json"),
@@ -166,7 +164,7 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_bad_option_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", "x.json", "-j", "0")
+    code, _, err = run_main(capsys, "plan", *SPEC, "x.json", "-j", "0")
     assert code == 2
     assert "-j/--jobs" in err
 
@@ -181,8 +179,7 @@ def test_output_file_is_written_and_failure_leaves_it_untouched(
     code, out, _ = run_main(
         capsys,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(HYBRID / "config.json"),
         "-r",
         str(HYBRID / "registry.json"),
@@ -197,8 +194,7 @@ def test_output_file_is_written_and_failure_leaves_it_untouched(
     code, _, _ = run_main(
         capsys,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(bad),
         "-r",
         str(HYBRID / "registry.json"),
@@ -215,7 +211,7 @@ def test_output_file_is_written_and_failure_leaves_it_untouched(
 def test_failure_creates_no_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "plan.json"
     code, _, _ = run_main(
-        capsys, "plan", "--rumprun", "spec", str(tmp_path / "missing.json"), "-o", str(out_file)
+        capsys, "plan", *SPEC, str(tmp_path / "missing.json"), "-o", str(out_file)
     )
     assert code == 2
     assert not out_file.exists()
@@ -272,7 +268,7 @@ def test_inner_answer_is_substituted_into_the_outer_request(
         },
         {"name": "outer", "command": ["./outer"], "claims": ["/net"]},
     )
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(reg))
     assert code == 0, err
     request = json.loads(log.read_text())
     assert request["pointer"] == "/net"
@@ -305,7 +301,7 @@ def test_consumed_inner_part_leaves_its_array(
         {"name": "one", "command": ["./consume"], "claims": ["/rc/0"]},
         {"name": "two", "command": ["./consume"], "claims": ["/rc/1"]},
     )
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(reg))
     assert code == 0, err
     assert json.loads(out)["runtime"]["config"] == {"rc": [{"bin": "c"}]}
 
@@ -326,16 +322,13 @@ def test_overlapping_claims_are_exit_3_and_delegate_settles_them(
         {"name": "one", "command": ["./identity"], "claims": ["/net"]},
         {"name": "two", "command": ["./identity"], "claims": ["/net"]},
     )
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 3
     assert "--delegate /net=one" in err
     code, out, err = run_main(
         capsys,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(HYBRID / "config.json"),
         "-r",
         str(reg),
@@ -359,9 +352,7 @@ def test_duplicate_device_names_are_exit_3(
     """,
     )
     reg = registry_file(tmp_path, {"name": "dev", "command": ["./dev"], "claims": ["/net"]})
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 3
     assert "device name 'ld0' given by dev" in err
 
@@ -391,9 +382,7 @@ def test_config_needing_what_the_bake_lacks_is_exit_3(
 ) -> None:
     path = write_json(tmp_path / "config.json", config)
     reg = registry_file(tmp_path)
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(path), "-r", str(reg), "-b", bake
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(path), "-r", str(reg), "-b", bake)
     assert code == 3
     assert f"at {pointer}" in err
     assert component in err
@@ -405,8 +394,7 @@ def test_kernfs_is_fine_on_xen(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code, _, err = run_main(
         capsys,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(path),
         "-r",
         str(registry_file(tmp_path)),
@@ -430,9 +418,7 @@ def test_delegate_removing_a_needed_component_is_named(
     """,
     )
     reg = registry_file(tmp_path, {"name": "stripper", "command": ["./strip"], "claims": ["/env"]})
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 3
     assert "at /net/interfaces/vioif0/addrs/0" in err
     assert "rumpnet_netinet" in err
@@ -447,7 +433,7 @@ def test_validate_runs_no_delegate(tmp_path: Path, capsys: pytest.CaptureFixture
     write_delegate(tmp_path, "record", f"echo called >> {calls}; cat")
     reg = registry_file(tmp_path, {"name": "rec", "command": ["./record"], "claims": ["/net"]})
     code, out, err = run_main(
-        capsys, "validate", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
+        capsys, "validate", *SPEC, str(HYBRID / "config.json"), "-r", str(reg)
     )
     assert code == 0, err
     assert out == ""
@@ -461,7 +447,7 @@ def test_validate_reports_schema_errors_with_position(
     path = tmp_path / "config.json"
     path.write_text('{\n  "rc": [\n    {"bin": "x", "runmode": "?"}\n  ]\n}\n')
     code, _, err = run_main(
-        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(registry_file(tmp_path))
+        capsys, "validate", *SPEC, str(path), "-r", str(registry_file(tmp_path))
     )
     assert code == 2
     assert "config.json:3:" in err
@@ -471,7 +457,7 @@ def test_validate_reports_schema_errors_with_position(
 def test_unknown_key_gets_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_json(tmp_path / "config.json", {"mounts": {}})
     code, _, err = run_main(
-        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(registry_file(tmp_path))
+        capsys, "validate", *SPEC, str(path), "-r", str(registry_file(tmp_path))
     )
     assert code == 2
     assert "did you mean 'mount'?" in err
@@ -494,7 +480,7 @@ def test_legacy_specimens_are_refused_naming_upgrade(
     assert specimens
     reg = str(registry_file(tmp_path))
     for specimen in specimens:
-        code, _, err = run_main(capsys, "validate", "--rumprun", "spec", str(specimen), "-r", reg)
+        code, _, err = run_main(capsys, "validate", *SPEC, str(specimen), "-r", reg)
         assert code == 2, specimen
         assert "bakeplan upgrade" in err, specimen
 
@@ -511,8 +497,7 @@ def test_valid_specimens_plan_on_their_platform(
         code, out, err = run_main(
             capsys,
             "plan",
-            "--rumprun",
-            "spec",
+            *SPEC,
             str(conformance / "rumprun" / "valid" / specimen),
             "-r",
             reg,
@@ -537,8 +522,7 @@ def test_invalid_specimens_fail_with_their_line(
         code, _, err = run_main(
             capsys,
             "validate",
-            "--rumprun",
-            "spec",
+            *SPEC,
             str(conformance / "rumprun" / "invalid" / specimen),
         )
         assert code == 2
@@ -560,8 +544,7 @@ def test_a_bug_of_ours_is_one_line_and_exit_70(
         main(
             [
                 "plan",
-                "--rumprun",
-                "spec",
+                *SPEC,
                 str(HYBRID / "config.json"),
                 "-r",
                 str(HYBRID / "registry.json"),
@@ -577,7 +560,7 @@ def test_a_non_ascii_digit_key_is_an_input_error(
 ) -> None:
     path = write_json(tmp_path / "config.json", {"env": {"²": 5}})
     code, _, err = run_main(
-        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(registry_file(tmp_path))
+        capsys, "validate", *SPEC, str(path), "-r", str(registry_file(tmp_path))
     )
     assert code == 2
     assert "at /env/²: must be a string" in err
@@ -592,8 +575,7 @@ def test_a_part_given_back_to_rumprun_is_checked_as_rumprun_config(
     code, _, err = run_main(
         capsys,
         "validate",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(path),
         "-r",
         str(reg),
@@ -659,22 +641,16 @@ def test_validate_does_not_guess_devices_a_delegate_may_bring(
         },
     )
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/blk"]})
-    code, _, err = run_main(
-        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(reg), "-b", "xen_pv"
-    )
+    code, _, err = run_main(capsys, "validate", *SPEC, str(path), "-r", str(reg), "-b", "xen_pv")
     assert code == 0, err
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(path), "-r", str(reg), "-b", "xen_pv"
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(path), "-r", str(reg), "-b", "xen_pv")
     assert code == 0, err
     assert [d["name"] for d in json.loads(out)["devices"]] == ["xbd0"]
     # With the device nowhere at all, plan (which knows every answer) still refuses.
     bare = write_json(
         tmp_path / "bare.json", {"mount": {"/data": {"source": "blk", "path": "/dev/xbd0"}}}
     )
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(bare), "-r", str(reg), "-b", "xen_pv"
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(bare), "-r", str(reg), "-b", "xen_pv")
     assert code == 3
     assert "nothing provides the device /dev/xbd0" in err
 
@@ -686,8 +662,6 @@ def test_validate_with_delegates_still_counts_rumprun_s_own_devices(
     blk = {f"xbd{i}": {"type": "etfs", "path": f"blkfront:xvd{chr(97 + i)}"} for i in range(11)}
     path = write_json(tmp_path / "config.json", {"blk": blk, "net": {}})
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
-    code, _, err = run_main(
-        capsys, "validate", "--rumprun", "spec", str(path), "-r", str(reg), "-b", "xen_pv"
-    )
+    code, _, err = run_main(capsys, "validate", *SPEC, str(path), "-r", str(reg), "-b", "xen_pv")
     assert code == 3
     assert "11 block devices" in err

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers_cli import SPEC
 
 from orchestrator.cli import main
 
@@ -135,7 +136,7 @@ def test_the_cni_example_plans_under_mirage(
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config, indent=2))
     example = REPO / "examples" / "cni" / "registry.json"
-    code = main(["plan", "--rumprun", "spec", str(path), "-r", str(example)])
+    code = main(["plan", *SPEC, str(path), "-r", str(example)])
     out, err = capsys.readouterr()
     assert code == 0, err
     addr = {"type": "inet", "method": "static", "addr": "10.0.120.10/24"}
@@ -150,7 +151,7 @@ def test_the_cni_example_plans_under_mirage(
     both.chmod(0o644)
     config["net"]["interfaces"]["vioif0"]["addrs"][0]["ipam"]["dataDir"] = str(tmp_path / "e")
     path.write_text(json.dumps(config, indent=2))
-    code = main(["plan", "--rumprun", "spec", str(path), "-r", str(both)])
+    code = main(["plan", *SPEC, str(path), "-r", str(both)])
     out, err = capsys.readouterr()
     assert code == 0, err
     plan = json.loads(out)
@@ -164,7 +165,7 @@ def test_the_cni_example_plans_under_mirage(
     empty = tmp_path / "empty.json"
     empty.write_text('{"delegates": []}')
     empty.chmod(0o644)
-    code = main(["plan", "--rumprun", "spec", str(path), "-r", str(empty)])
+    code = main(["plan", *SPEC, str(path), "-r", str(empty)])
     _, err = capsys.readouterr()
     assert code == 2
     assert f"at {ADDR}/method" in err

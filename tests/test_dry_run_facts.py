@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_cli import run_main
+from helpers_cli import SPEC, run_main
 from helpers_exec import write_python
 from helpers_protocol import description, write_registry
 
@@ -75,7 +75,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
 
 
 def dry_run(capsys: pytest.CaptureFixture[str], config: Path, registry: Path, *extra: str) -> Any:
-    argv = ("plan", "--rumprun", "spec", str(config), "-r", str(registry), "--dry-run", "--json")
+    argv = ("plan", *SPEC, str(config), "-r", str(registry), "--dry-run", "--json")
     code, out, err = run_main(capsys, *argv, *extra)
     assert code == 0, err
     return {run["delegate"]: run for run in json.loads(out)["runs"]}
@@ -92,9 +92,7 @@ def test_the_replay_line_sends_the_very_request_and_environment_of_a_plan(
     assert runs["inner"]["replay"]
     assert runs["impure"]["replay"] == ""  # its request waits on the inner answer
     # What a plan really sends.
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(config), "-r", str(registry), "--no-cache"
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(registry), "--no-cache")
     assert code == 0, err
     planned_stdin = (tmp_path / "pure.stdin").read_bytes()
     planned_env = json.loads((tmp_path / "pure.env").read_text())
@@ -128,7 +126,7 @@ def test_the_cache_state_of_each_run(
         "impure": "unknown",
         "rumprun": "",
     }
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(registry))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(registry))
     assert code == 0, err
     after = dry_run(capsys, config, registry)
     assert {n: r["cache"] for n, r in after.items()} == {
@@ -148,7 +146,7 @@ def test_a_changed_fragment_is_a_miss_and_an_inner_run_makes_the_outer_pending(
     (tmp_path / "impure").write_text(
         (tmp_path / "impure").read_text().replace("'pure': False", "'pure': True")
     )
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(registry))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(registry))
     assert code == 0, err
     changed = json.loads(config.read_text())
     changed["env"]["TZ"] = "CET"
@@ -163,7 +161,7 @@ def test_the_plain_preview_prints_the_replay_on_one_unbroken_line(
     tmp_path: Path, setup: tuple[Path, Path]
 ) -> None:
     config, registry = setup
-    argv = ("plan", "--rumprun", "spec", str(config), "-r", str(registry), "--dry-run")
+    argv = ("plan", *SPEC, str(config), "-r", str(registry), "--dry-run")
     done = subprocess.run(
         [sys.executable, "-m", "orchestrator", *argv],
         capture_output=True,

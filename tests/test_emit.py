@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers_cli import SPEC
 
 from orchestrator import emit
 from orchestrator.bake import standard_book
@@ -55,8 +56,7 @@ def hybrid_plan(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, s
     code = main(
         [
             "plan",
-            "--rumprun",
-            "spec",
+            *SPEC,
             str(HYBRID / "config.json"),
             "-r",
             str(HYBRID / "registry.json"),

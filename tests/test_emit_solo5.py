@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import SPEC, run_main
 from helpers_protocol import write_py_delegate
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,7 +80,7 @@ def emit_cli(
     capsys: pytest.CaptureFixture[str], config: Path, registry: Path, *extra: str
 ) -> tuple[int, str, str]:
     # The emitters read devices, bake and toolchains only: either runtime dialect will do.
-    return run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(registry), *extra)
+    return run_main(capsys, "plan", *SPEC, str(config), "-r", str(registry), *extra)
 
 
 def problems_of(error: BakeplanError) -> list[BakeplanError]:

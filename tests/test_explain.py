@@ -14,7 +14,7 @@ import pytest
 from orchestrator import explain
 from orchestrator.bake import standard_book
 from orchestrator.errors import UsageError
-from tests.helpers_cli import run_main
+from tests.helpers_cli import SPEC, run_main
 
 REPO = Path(__file__).resolve().parents[1]
 HYBRID = REPO / "examples" / "hybrid"
@@ -166,9 +166,7 @@ def test_why_plans_a_config_first_with_the_planning_options(
     code, out, err = run_main(capsys, "why", *HYBRID_ARGS[:1], "/mount", *HYBRID_ARGS[1:])
     assert code == 0, err
     assert "reads it at boot as master's 'blk' (member 3)" in out
-    code, out, err = run_main(
-        capsys, "why", "--rumprun", "spec", *HYBRID_ARGS[:1], "/mount", *HYBRID_ARGS[1:]
-    )
+    code, out, err = run_main(capsys, "why", *SPEC, *HYBRID_ARGS[:1], "/mount", *HYBRID_ARGS[1:])
     assert code == 0, err
     assert "reads it at boot as runtime.config /mount" in out
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import BAKEPLAN, run_main
+from helpers_cli import BAKEPLAN, SPEC, run_main
 from helpers_exec import process_gone, read_pid, wait_until
 from helpers_protocol import write_delegate, write_identity
 
@@ -40,7 +40,7 @@ def plan_with(
     """``bakeplan plan`` of the hybrid example with ``script`` as the /net delegate."""
     write_delegate(tmp_path, "net", script)
     reg = registry_file(tmp_path, {"name": "net", "command": ["./net"], "claims": ["/net"]})
-    return run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), *options)
+    return run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg), *options)
 
 
 # -- time limit ------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_answer_without_reading_a_large_request_is_judged(
     path.write_text(json.dumps(config), encoding="utf-8")
     write_delegate(tmp_path, "net", 'echo \'{"protocol":"bakeplan/1"}\'\n')
     reg = registry_file(tmp_path, {"name": "net", "command": ["./net"], "claims": ["/net"]})
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(path), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(path), "-r", str(reg))
     assert code == 0, err
     plan = json.loads(out)
     assert "net" not in plan["runtime"]["config"]
@@ -249,7 +249,7 @@ def test_missing_command_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
     reg = registry_file(
         tmp_path, {"name": "ghost", "command": ["no-such-delegate-anywhere"], "claims": ["/net"]}
     )
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 2
     assert "delegate 'ghost'" in err
     assert "command 'no-such-delegate-anywhere' not found" in err
@@ -260,7 +260,7 @@ def test_command_without_run_bit_is_exit_2(
 ) -> None:
     write_identity(tmp_path).chmod(0o644)
     reg = registry_file(tmp_path, {"name": "id", "command": ["./identity"], "claims": ["/net"]})
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 2
     assert "delegate 'id'" in err
     assert "is not an executable file" in err
@@ -290,9 +290,7 @@ def test_first_failure_stops_the_others(tmp_path: Path, capsys: pytest.CaptureFi
         {"name": "env-fail", "command": ["./fail"], "claims": ["/env"]},
     )
     start = time.monotonic()
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "-j", "2"
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg), "-j", "2")
     assert (code, out) == (1, "")
     assert time.monotonic() - start < 20  # not the sibling's 60 s
     assert "delegate 'env-fail' at /env: failed: exit status 1" in err
@@ -327,7 +325,7 @@ def test_keep_going_runs_every_independent_delegate(
         {"name": "mount-ok", "command": ["./ok"], "claims": ["/mount"]},
     )
     code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "--keep-going", "-j", jobs
+        capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg), "--keep-going", "-j", jobs
     )
     assert (code, out) == (1, "")
     assert "delegate 'addr-fail' at /net/interfaces/vioif0: failed: exit status 5" in err
@@ -348,9 +346,7 @@ def test_without_keep_going_one_job_stops_at_the_first_failure(
         {"name": "env-fail", "command": ["./fail"], "claims": ["/env"]},
         {"name": "net-fail", "command": ["./fail"], "claims": ["/net"]},
     )
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "-j", "1"
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg), "-j", "1")
     assert code == 1
     # Routing order puts /env first; /net never starts.
     assert [p.name for p in marks.iterdir()] == ["env-fail"]
@@ -375,7 +371,7 @@ def test_a_failure_and_a_success_finishing_together(
         gun.unlink(missing_ok=True)
         gun.touch()
         code, out, err = run_main(
-            capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "-j", "2", *keep_going
+            capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg), "-j", "2", *keep_going
         )
         assert (code, out) == (1, "")
         assert err.count("bakeplan: delegate failed:") == 1, err
@@ -396,8 +392,7 @@ def test_sigterm_with_keep_going_stops_everything(tmp_path: Path) -> None:
     argv = [
         *BAKEPLAN,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(HYBRID),
         "-r",
         str(reg),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import BAKEPLAN, run_main
+from helpers_cli import BAKEPLAN, SPEC, run_main
 from helpers_exec import write_python, write_sh
 from helpers_protocol import write_identity, write_py_delegate
 
@@ -59,7 +59,7 @@ def test_describe_is_asked_once_per_executable_and_cached_on_disk(
         {"name": "a", "command": ["./d"], "claims": ["/env", "/netbsd"]},
         {"name": "b", "command": ["./d"], "claims": ["/net"]},
     )
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 0, err
     assert (tmp_path / "describes").read_text() == "x"
     store = Path(os.environ["XDG_CACHE_HOME"]) / "bakeplan" / "responses"
@@ -72,8 +72,7 @@ def test_describe_is_asked_once_per_executable_and_cached_on_disk(
         [
             *BAKEPLAN,
             "plan",
-            "--rumprun",
-            "spec",
+            *SPEC,
             str(HYBRID),
             "-r",
             str(reg),
@@ -87,7 +86,7 @@ def test_describe_is_asked_once_per_executable_and_cached_on_disk(
     # A changed executable is another delegate: asked afresh.
     with (tmp_path / "d").open("a") as script:
         script.write("# changed\n")
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 0, err
     assert (tmp_path / "describes").read_text() == "xx"
 
@@ -98,12 +97,9 @@ def test_dry_run_and_validate_ask_nothing(
     counting_delegate(tmp_path, DESCRIBED)
     reg = registry_file(tmp_path, {"name": "a", "command": ["./d"], "claims": ["/env"]})
     assert (
-        run_main(
-            capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "--dry-run", "--json"
-        )[0]
-        == 0
+        run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg), "--dry-run", "--json")[0] == 0
     )
-    assert run_main(capsys, "validate", "--rumprun", "spec", str(HYBRID), "-r", str(reg))[0] == 0
+    assert run_main(capsys, "validate", *SPEC, str(HYBRID), "-r", str(reg))[0] == 0
     assert not (tmp_path / "describes").exists()
 
 
@@ -112,7 +108,7 @@ def test_a_delegate_without_bakeplan_1_is_exit_1_naming_what_it_speaks(
 ) -> None:
     counting_delegate(tmp_path, {**DESCRIBED, "protocols": ["bakeplan/2", "bakeplan/3"]})
     reg = registry_file(tmp_path, {"name": "future", "command": ["./d"], "claims": ["/env"]})
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert (code, out) == (1, "")
     assert "delegate 'future' at /env: speaks bakeplan/2, bakeplan/3, not bakeplan/1" in err
     assert "during the describe handshake" in err
@@ -128,7 +124,7 @@ def test_a_delegate_that_cannot_describe_is_exit_1(
         {"name": "ok", "command": ["./identity"], "claims": ["/env"]},
         {"name": "mute", "command": ["./mute"], "claims": ["/net"]},
     )
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 1
     assert "delegate 'mute' at /net: failed: exit status 3" in err
     assert "'ok'" not in err
@@ -142,7 +138,7 @@ def test_the_fragment_schema_is_checked_before_configure_at_the_configs_line(
     reg = registry_file(tmp_path, {"name": "ints", "command": ["./d"], "claims": ["/env"]})
     config = tmp_path / "config.json"
     config.write_text('{\n  "env": {\n    "A": 1,\n    "TZ": "UTC"\n  }\n}\n')
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(reg))
     assert (code, out) == (2, "")
     assert f"{config}:4:11 at /env/TZ: must be an integer, not a string" in err
     assert "fragment schema of delegate 'ints'" in err
@@ -153,7 +149,7 @@ def test_an_invalid_fragment_schema_is_the_delegates_failure(
 ) -> None:
     counting_delegate(tmp_path, {**DESCRIBED, "fragment_schema": {"type": "no-such-type"}})
     reg = registry_file(tmp_path, {"name": "bad", "command": ["./d"], "claims": ["/env"]})
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg))
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg))
     assert code == 1
     assert "its fragment_schema is not a valid JSON Schema" in err
 
@@ -289,9 +285,7 @@ def test_an_inner_answer_breaking_the_outer_fragment_schema_is_the_inner_delegat
         },
         {"name": "mirage-net-config", "command": ["mirage-net-config"], "claims": ["/net"]},
     )
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID), "-r", str(reg), "--no-cache"
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID), "-r", str(reg), "--no-cache")
     assert (code, out) == (1, "")
     assert "delegate 'bad-addr' at /net/interfaces/vioif0/addrs/0/addr" in err
     assert "breaks the fragment schema of delegate 'mirage-net-config'" in err

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from helpers_cli import run_main
+from helpers_cli import SPEC, run_main
 from helpers_protocol import write_delegate, write_identity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -171,7 +171,7 @@ def test_hostile_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], name
     config = tmp_path / "config.json"
     config.write_bytes(data)
     registry = ("-r", str(identity_registry(tmp_path, *claims))) if claims else ()
-    got, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), *registry)
+    got, out, err = run_main(capsys, "plan", *SPEC, str(config), *registry)
     assert got == code, err
     assert says in err
     if code:
@@ -187,7 +187,7 @@ def test_pointers_are_escaped_in_plan_and_delegations(
     config = tmp_path / "config.json"
     config.write_bytes(_mount("/da~ta"))
     reg = identity_registry(tmp_path, "/mount/~1da~0ta")
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(reg))
     assert code == 0, err
     plan = json.loads(out)
     assert [(d["delegate"], d["pointer"]) for d in plan["delegations"]] == [
@@ -205,8 +205,7 @@ def test_delegate_override_takes_an_escaped_pointer(
     code, out, err = run_main(
         capsys,
         "plan",
-        "--rumprun",
-        "spec",
+        *SPEC,
         str(HYBRID / "config.json"),
         "-r",
         str(reg),
@@ -228,7 +227,7 @@ def test_a_100_MB_file_is_refused_before_it_is_read(
     config = tmp_path / "config.json"
     with config.open("wb") as f:
         f.truncate(100 * 1024 * 1024)  # sparse: nothing to read, only its size
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(config))
     assert (code, out) == (2, "")
     assert f"{config}: the config is 104857600 bytes, more than the 4 MiB bakeplan reads" in err
 
@@ -240,9 +239,7 @@ def test_an_endless_config_is_refused_at_the_limit(
     if source == "stdin":
         endless = io.TextIOWrapper(io.BufferedReader(io.FileIO("/dev/zero")))
         monkeypatch.setattr(sys, "stdin", endless)
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", "/dev/zero" if source != "stdin" else "-"
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, "/dev/zero" if source != "stdin" else "-")
     assert (code, out) == (2, "")
     assert "the config is more than the 4 MiB bakeplan reads" in err
 
@@ -254,14 +251,14 @@ def test_the_size_limit_is_exact(
     body = b'{"env":{"A":"b"}}'
     config = tmp_path / "config.json"
     config.write_bytes(body + b" " * (MAX_CONFIG_BYTES - len(body) + extra))
-    assert run_main(capsys, "plan", "--rumprun", "spec", str(config))[0] == code
+    assert run_main(capsys, "plan", *SPEC, str(config))[0] == code
 
 
 def test_a_directory_or_missing_file_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for path, says in ((tmp_path, "Is a directory"), (tmp_path / "nope", "No such file")):
-        code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(path))
+        code, _, err = run_main(capsys, "plan", *SPEC, str(path))
         assert code == 2
         assert f"{path}: cannot read the config: {says}" in err
 
@@ -314,7 +311,7 @@ def test_fuzzed_configs_end_in_a_documented_exit_code(
 ) -> None:
     config = tmp_path / "fuzz.json"
     config.write_bytes(data)
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(config))
     assert code in DOCUMENTED, err
     if code:
         assert out == "" and err.startswith("bakeplan: ")
@@ -387,9 +384,7 @@ def test_fuzzed_answers_end_in_a_documented_exit_code(
         json.dumps({"delegates": [{"name": "replay", "command": ["./replay"], "claims": ["/net"]}]})
     )
     reg.chmod(0o644)
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code in DOCUMENTED, err
     if status:
         assert code == 1
@@ -406,7 +401,7 @@ def test_fuzzing_as_a_real_process_never_prints_a_traceback(tmp_path: Path) -> N
         config = tmp_path / "c.json"
         config.write_bytes(data)
         done = subprocess.run(
-            [sys.executable, "-m", "orchestrator", "plan", "--rumprun", "spec", str(config)],
+            [sys.executable, "-m", "orchestrator", "plan", *SPEC, str(config)],
             capture_output=True,
             timeout=60,
             check=False,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from helpers_cli import BAKEPLAN
+from helpers_cli import BAKEPLAN, SPEC
 from helpers_exec import process_gone, read_pid, wait_until
 from helpers_protocol import write_delegate
 
@@ -50,8 +50,7 @@ def test_signal_stops_every_delegate_and_writes_nothing(
         [
             *BAKEPLAN,
             "plan",
-            "--rumprun",
-            "spec",
+            *SPEC,
             str(HYBRID),
             "-r",
             str(registry),

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_cli import BAKEPLAN, run_main
+from helpers_cli import BAKEPLAN, SPEC, run_main
 from helpers_protocol import write_delegate, write_identity, write_py_delegate
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -89,9 +89,7 @@ def test_delegate_sees_a_scrubbed_environment(
         tmp_path,
         {"name": "net", "command": ["./spy"], "claims": ["/net"], "env": ["OPAMROOT", "ABSENT"]},
     )
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 0, err
     env = json.loads((spies / "net.json").read_text())["env"]
     allowed = {"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "OPAMROOT"}
@@ -113,9 +111,7 @@ def test_private_directory_session_stdin_and_escaped_pointer(
         {"name": "data", "command": ["./spy"], "claims": ["/mount/~1data"]},
         {"name": "tmp", "command": ["./spy"], "claims": ["/mount/~1tmp"]},
     )
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 0, err
     config = json.loads((HYBRID / "config.json").read_text())
     data, tmp = (json.loads((spies / f"{n}.json").read_text()) for n in ("data", "tmp"))
@@ -171,7 +167,7 @@ def test_strings_reach_the_delegate_verbatim_and_no_shell_runs(
     )
     # Through the delegate and on into rumprun's env: verbatim at every step.
     config = config_file(tmp_path, {"env": {"NOTE": value}, "rc": [{"bin": "x", "argv": [value]}]})
-    code, out, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), "-r", str(reg))
+    code, out, err = run_main(capsys, "plan", *SPEC, str(config), "-r", str(reg))
     assert code == 0, err
     seen = json.loads((spies / "env.json").read_text())
     assert seen["argv"] == [value, "*"]
@@ -202,9 +198,7 @@ def test_writable_registry_or_executable_is_refused(
     exe = write_delegate(tmp_path, "delegate", f'touch "{marker}"\ncat\n')
     reg = registry_file(tmp_path, {"name": "id", "command": ["./delegate"], "claims": ["/net"]})
     (reg if target == "registry" else exe).chmod(mode)
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert (code, out) == (2, "")
     assert f"is writable by {who} (mode {mode:04o}); refusing to trust it" in err
     assert "chmod go-w" in err
@@ -219,9 +213,7 @@ def test_registry_names_follow_the_pattern(
 ) -> None:
     write_identity(tmp_path)
     reg = registry_file(tmp_path, {"name": name, "command": ["./identity"], "claims": ["/net"]})
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert (code, out) == (2, "")
     assert "/delegates/0/name" in err
 
@@ -245,7 +237,7 @@ def test_a_config_never_chooses_an_executable(
     config = tmp_path / "config.json"
     config.write_text(text, encoding="utf-8")
     opts = [o.replace("{evil}", str(evil)) for o in options]
-    code, _, err = run_main(capsys, "plan", "--rumprun", "spec", str(config), *opts)
+    code, _, err = run_main(capsys, "plan", *SPEC, str(config), *opts)
     assert code in (0, 2), err
     assert not marker.exists()
 
@@ -264,7 +256,7 @@ def test_replace_lands_only_at_the_delegates_pointer(
     reg = registry_file(tmp_path, {"name": "grab", "command": ["./grab"], "claims": ["/env"]})
     config = {"env": {"TZ": "UTC"}, "rc": [{"bin": "www"}]}
     code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(config_file(tmp_path, config)), "-r", str(reg)
+        capsys, "plan", *SPEC, str(config_file(tmp_path, config)), "-r", str(reg)
     )
     assert code == 0, err
     assert json.loads(out)["runtime"]["config"] == {"env": whole, "rc": [{"bin": "www"}]}
@@ -289,9 +281,7 @@ def test_warning_outside_the_claim_is_reported_as_such(
             ]
         },
     )
-    code, out, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, out, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 0, err
     warnings = [w for w in json.loads(out)["warnings"] if w["by"] == "net"]
     assert warnings == [
@@ -317,9 +307,7 @@ def test_error_pointer_outside_the_claim_is_reported_as_such(
     reg = _answering(
         tmp_path, {"error": {"message": "blame rumprun", "pointer": "/env/TZ"}}, exit_code=1
     )
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 1
     assert "delegate 'net' at /net: blame rumprun" in err
     assert "the delegate pointed at /env/TZ, outside its claim /net" in err
@@ -338,9 +326,7 @@ def test_device_names_and_pointers_are_checked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], device: dict[str, str], expected: str
 ) -> None:
     reg = _answering(tmp_path, {"devices": [device]})
-    code, _, err = run_main(
-        capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"), "-r", str(reg)
-    )
+    code, _, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"), "-r", str(reg))
     assert code == 1
     assert expected in err
 
@@ -359,7 +345,7 @@ def test_twenty_concurrent_plans_share_registry_and_xdg_folders(
     user_registry.chmod(0o644)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     # One bakeplan in this process gives the expected plan; it must match the example's.
-    code, expected, err = run_main(capsys, "plan", "--rumprun", "spec", str(HYBRID / "config.json"))
+    code, expected, err = run_main(capsys, "plan", *SPEC, str(HYBRID / "config.json"))
     assert code == 0, err
     assert [d["delegate"] for d in json.loads(expected)["delegations"]] == [
         "mirage-net-config",
@@ -370,8 +356,7 @@ def test_twenty_concurrent_plans_share_registry_and_xdg_folders(
             [
                 *BAKEPLAN,
                 "plan",
-                "--rumprun",
-                "spec",
+                *SPEC,
                 str(HYBRID / "config.json"),
             ],
             stdout=subprocess.PIPE,

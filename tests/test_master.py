@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from orchestrator import master
 from orchestrator.errors import BakeplanError, Problems, exit_code_of
 from orchestrator.upgrade import upgrade_text
-from tests.helpers_cli import run_main
+from tests.helpers_cli import SPEC, run_main
 
 REPO = Path(__file__).resolve().parents[1]
 HYBRID = REPO / "examples" / "hybrid"
@@ -392,9 +392,7 @@ def test_validate_refuses_what_master_cannot_say_before_any_delegate(
     assert code == 3
     assert "config.json:1:33 at /rc/0/workdir: rumprun master cannot say this" in err
     assert "hint: --rumprun spec" in err
-    code, _, err = run_main(
-        capsys, "validate", "--rumprun", "spec", str(config), "-r", str(registry)
-    )
+    code, _, err = run_main(capsys, "validate", *SPEC, str(config), "-r", str(registry))
     assert code == 0, err
 
 

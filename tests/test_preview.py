@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers_cli import SPEC
 from helpers_protocol import write_delegate, write_py_delegate
 from helpers_snapshot import assert_snapshot
 
@@ -157,7 +158,7 @@ def test_dry_run_runs_no_delegate_and_matches_the_real_request(
 
 
 def test_json_without_dry_run_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--rumprun", "spec", str(REPO / HYBRID), "--json"]) == 2
+    assert main(["plan", *SPEC, str(REPO / HYBRID), "--json"]) == 2
     assert "--json goes with --dry-run" in capsys.readouterr().err
 
 
@@ -229,7 +230,7 @@ def test_live_progress_in_a_terminal(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "100", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
     code, out, terminal = run_in_pty(
-        [f"{BIN}/bakeplan", "plan", "--rumprun", "spec", "config.json", "-r", "registry.json"],
+        [f"{BIN}/bakeplan", "plan", *SPEC, "config.json", "-r", "registry.json"],
         tmp_path,
         env,
     )
@@ -342,7 +343,7 @@ def test_component_conflict_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     Path("config.json").write_text('{"mount": {"/kern": {"source": "kernfs"}}}')
     Path("registry.json").write_text('{"delegates": []}')
-    error = error_of(["plan", "--rumprun", "spec", "config.json", "-r", "registry.json"])
+    error = error_of(["plan", *SPEC, "config.json", "-r", "registry.json"])
     assert_snapshot("errors/component.txt", render_error(error))
 
 
@@ -354,7 +355,7 @@ def test_graph_of_the_hybrid_example(
 ) -> None:
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")
-    assert main(["graph", "--rumprun", "spec", HYBRID, "-r", HYBRID_REGISTRY]) == 0
+    assert main(["graph", *SPEC, HYBRID, "-r", HYBRID_REGISTRY]) == 0
     dot = capsys.readouterr().out
     assert dot.startswith("digraph bakeplan {")
     for edge in (
