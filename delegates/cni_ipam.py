@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.protocol import Request
-from orchestrator.routing import tokens_of
+from orchestrator.core.protocol import Request
+from orchestrator.core.routing import tokens_of
 from orchestrator.sdk import Delegate, Refusal, serve
 
 NAME = "cni-ipam"

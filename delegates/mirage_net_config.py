@@ -16,18 +16,18 @@ family, DNS search suffixes) is refused with a pointer.
 
 from __future__ import annotations
 
-from orchestrator import schemafiles
+from orchestrator.core.wire import pointer_of
+from orchestrator.schemas import files
 from orchestrator.sdk import Delegate, Refusal, serve
-from orchestrator.wire import pointer_of
 
 # The delegate's own start is what it costs bakeplan: nothing imported for types alone
-# (not typing.TYPE_CHECKING either; see orchestrator.wire).
+# (not typing.TYPE_CHECKING either; see orchestrator.core.wire).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from orchestrator.wire import Request
+    from orchestrator.core.wire import Request
 
 NAME = "mirage-net-config"
 VERSION = "1.0.0"
@@ -42,7 +42,7 @@ DHCP_PACKAGES = ("charrua-client",)
 
 def _fragment_schema() -> dict[str, Any]:
     """rumprun's own ``net`` schema, self-contained, so Mirage reads what rumprun would."""
-    config = schemafiles.load("config")
+    config = files.load("config")
     return {"$schema": config["$schema"], "$defs": config["$defs"], "$ref": "#/$defs/net"}
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator import rumprun
-from orchestrator.protocol import Request
-from orchestrator.routing import RUMPRUN_KEYS
+from orchestrator.core.protocol import Request
+from orchestrator.core.routing import RUMPRUN_KEYS
+from orchestrator.rumprun import layer
 from orchestrator.sdk import Delegate, Refusal, serve
 
 
@@ -25,8 +25,8 @@ def configure(request: Request) -> Mapping[str, Any]:
             code="unsupported-pointer",
         )
     try:
-        answer = rumprun.configure(request.fragment, request.pointer, request.context)
-    except rumprun.LayerError as exc:
+        answer = layer.configure(request.fragment, request.pointer, request.context)
+    except layer.LayerError as exc:
         first = exc.violations[0]
         raise Refusal(
             "; ".join(f"{v.pointer or '/'}: {v.message}" for v in exc.violations),
@@ -38,8 +38,8 @@ def configure(request: Request) -> Mapping[str, Any]:
 
 
 DELEGATE = Delegate(
-    name=rumprun.NAME,
-    version=rumprun.VERSION,
+    name=layer.NAME,
+    version=layer.VERSION,
     pure=True,  # the answer depends on the request alone
     configure=configure,
     claims=tuple(f"/{key}" for key in RUMPRUN_KEYS),

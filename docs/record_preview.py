@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 import sys
 
-from orchestrator import pipeline, preview
+from orchestrator.core import pipeline
+from orchestrator.show import preview
 
 
 def main(config: str, registry: str, out: str) -> None:

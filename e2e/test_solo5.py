@@ -34,7 +34,7 @@ import pytest
 from solo5 import harness
 from solo5.harness import Capture, Solo5, need
 
-from orchestrator.emit import manifest_problems
+from orchestrator.emit.formats import manifest_problems
 
 REPO = Path(__file__).resolve().parents[1]
 HYBRID = REPO / "examples" / "hybrid"

@@ -31,13 +31,13 @@ from orchestrator.errors import (
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from orchestrator.pipeline import Execution, Options
+    from orchestrator.core.pipeline import Execution, Options
 
     Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
-    from orchestrator.routing import Run
+    from orchestrator.core.routing import Run
 
 SCHEMAS = ("config", "registry", "request", "response", "plan", "lock")
-# The --emit formats; orchestrator/emit.py renders each (kept here so --help needs no import).
+# The --emit formats; orchestrator/emit/formats.py renders each (here, --help needs no import).
 EMIT_FORMATS = (
     "plan",
     "rumprun-json",
@@ -230,9 +230,9 @@ def _add_schema(commands: Subparsers) -> None:
 
 
 def _add_delegates(commands: Subparsers) -> None:
-    from orchestrator import delegates_cmd  # noqa: PLC0415  (not on the --version path)
+    from orchestrator.commands import delegates  # noqa: PLC0415  (not on the --version path)
 
-    delegates_cmd.register(commands)
+    delegates.register(commands)
 
 
 def _add_cache(commands: Subparsers) -> None:
@@ -292,7 +292,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    from orchestrator.pipeline import Options, default_jobs  # noqa: PLC0415
+    from orchestrator.core.pipeline import Options, default_jobs  # noqa: PLC0415
 
     return Options(
         config=getattr(args, "config", "-"),
@@ -330,8 +330,10 @@ def _verbose_log(*, starts: bool = True) -> Callable[[Run, str], None]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from orchestrator import output, pipeline, report  # noqa: PLC0415
-    from orchestrator.plan import dumps  # noqa: PLC0415
+    from orchestrator import output  # noqa: PLC0415
+    from orchestrator.core import pipeline  # noqa: PLC0415
+    from orchestrator.core.plan import dumps  # noqa: PLC0415
+    from orchestrator.show import report  # noqa: PLC0415
 
     if args.json and not args.dry_run:
         raise UsageError("--json goes with --dry-run (the plan itself is always JSON)")
@@ -348,9 +350,9 @@ def _plan(args: argparse.Namespace) -> int:
     if args.emit == "plan":
         output.emit(dumps(plan), args.output)
     else:
-        from orchestrator import emit  # noqa: PLC0415
+        from orchestrator.emit import formats  # noqa: PLC0415
 
-        emitted = emit.render(plan, args.emit, emit.parse_host(args.host))
+        emitted = formats.render(plan, args.emit, formats.parse_host(args.host))
         for note in emitted.notes:
             sys.stderr.write(f"bakeplan: emit {args.emit}: {note}\n")
         output.emit(emitted.text, args.output)
@@ -364,7 +366,7 @@ def _dry_run_text(preview: dict[str, Any], args: argparse.Namespace) -> str:
 
     if args.json:
         return json.dumps(preview, indent=2, ensure_ascii=False) + "\n"
-    from orchestrator import preview as render  # noqa: PLC0415
+    from orchestrator.show import preview as render  # noqa: PLC0415
 
     if args.output is None and sys.stdout.isatty():
         render.render_dry_run(preview, render.console_for(sys.stdout), verbose=args.verbose)
@@ -377,20 +379,22 @@ def _dry_run_text(preview: dict[str, Any], args: argparse.Namespace) -> str:
 def _with_progress(options: Options, verbose: bool, timings: bool) -> Execution:
     """Run the plan with live progress in a terminal (its summary has the durations),
     line logs with --verbose or --timings elsewhere."""
-    from orchestrator import pipeline  # noqa: PLC0415
+    from orchestrator.core import pipeline  # noqa: PLC0415
 
     prepared = pipeline.prepare(options)
     if not sys.stderr.isatty():
         log = _verbose_log(starts=verbose) if verbose or timings else None
         return pipeline.carry_out(prepared, options, on_state=log)
-    from orchestrator import preview  # noqa: PLC0415
+    from orchestrator.show import preview  # noqa: PLC0415
 
     with preview.LiveProgress(prepared.routing.runs, sys.stderr) as progress:
         return pipeline.carry_out(prepared, options, on_state=progress.on_state)
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from orchestrator import graph, output, pipeline  # noqa: PLC0415
+    from orchestrator import output  # noqa: PLC0415
+    from orchestrator.core import pipeline  # noqa: PLC0415
+    from orchestrator.emit import graph  # noqa: PLC0415
 
     options = _options(args)
     prepared = pipeline.prepare(options)
@@ -400,7 +404,7 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from orchestrator import pipeline  # noqa: PLC0415
+    from orchestrator.core import pipeline  # noqa: PLC0415
 
     options = _options(args)
     prepared = pipeline.validate(options)
@@ -413,7 +417,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    from orchestrator import output, upgrade  # noqa: PLC0415
+    from orchestrator import output  # noqa: PLC0415
+    from orchestrator.rumprun import upgrade  # noqa: PLC0415
 
     result = upgrade.upgrade_file(args.legacy)
     for line in upgrade.notes_for_humans(result):
@@ -425,9 +430,10 @@ def _upgrade(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
-    from orchestrator import output, schemas  # noqa: PLC0415
+    from orchestrator import output  # noqa: PLC0415
+    from orchestrator.schemas import explainer  # noqa: PLC0415
 
-    output.emit(json.dumps(schemas.load(args.name), indent=2) + "\n", None)
+    output.emit(json.dumps(explainer.load(args.name), indent=2) + "\n", None)
     return 0
 
 
@@ -437,7 +443,7 @@ def _cache_missing_verb(args: argparse.Namespace) -> int:
 
 
 def _cache_clear(args: argparse.Namespace) -> int:
-    from orchestrator import cache  # noqa: PLC0415
+    from orchestrator.core import cache  # noqa: PLC0415
 
     del args
     for cleared in cache.clear():
@@ -513,7 +519,7 @@ def _plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
     import dataclasses  # noqa: PLC0415
 
     def plan_config(path: str) -> dict[str, Any]:
-        from orchestrator import pipeline  # noqa: PLC0415
+        from orchestrator.core import pipeline  # noqa: PLC0415
 
         return pipeline.make_plan(dataclasses.replace(_options(args), config=path))
 
@@ -521,7 +527,8 @@ def _plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
 
 
 def _why(args: argparse.Namespace) -> int:
-    from orchestrator import answers, explain, planfile  # noqa: PLC0415
+    from orchestrator.review import explain, planfile  # noqa: PLC0415
+    from orchestrator.show import answers  # noqa: PLC0415
 
     answer = explain.why(planfile.obtain(args.file, _plans_configs(args)), args.subject)
     _tell(args, answer.as_json(), lambda stream: answers.why_text(answer, stream))
@@ -530,7 +537,8 @@ def _why(args: argparse.Namespace) -> int:
 
 def _tell(args: argparse.Namespace, document: Any, text: Callable[[Any], str]) -> None:
     """An answer of why or diff: JSON with --json, rich in a terminal, else plain text."""
-    from orchestrator import answers, output, report  # noqa: PLC0415
+    from orchestrator import output  # noqa: PLC0415
+    from orchestrator.show import answers, report  # noqa: PLC0415
 
     if args.json:
         output.emit(answers.as_json(document), None)
@@ -541,8 +549,9 @@ def _tell(args: argparse.Namespace, document: Any, text: Callable[[Any], str]) -
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from orchestrator import answers, compare, planfile  # noqa: PLC0415
     from orchestrator.errors import Trouble  # noqa: PLC0415
+    from orchestrator.review import compare, planfile  # noqa: PLC0415
+    from orchestrator.show import answers  # noqa: PLC0415
 
     try:
         old = planfile.obtain(args.old, _plans_configs(args))
@@ -587,7 +596,9 @@ def _lock_missing_verb(args: argparse.Namespace) -> int:
 
 
 def _lock_check(args: argparse.Namespace) -> int:
-    from orchestrator import answers, lock, output, pipeline  # noqa: PLC0415
+    from orchestrator import output  # noqa: PLC0415
+    from orchestrator.core import lock, pipeline  # noqa: PLC0415
+    from orchestrator.show import answers  # noqa: PLC0415
 
     locked = lock.read(args.file)
     found = pipeline.lock_check(
@@ -719,7 +730,7 @@ def _can_handle_signals() -> bool:
 
 
 def _fail(error: BakeplanError) -> int:
-    from orchestrator import report  # noqa: PLC0415
+    from orchestrator.show import report  # noqa: PLC0415
 
     if error.file == "<stdout>":
         _discard_stdout()

@@ -24,8 +24,8 @@ A delegate an installed package declares under the entry-point group
 runs it as ``python -m orchestrator.sdk [--path FOLDER] module:ATTRIBUTE``.
 
 A delegate pays for this module on every run, before it reads its request, so it imports
-the wire (``orchestrator.wire``) and the compiled checks alone: the strict reader's full
-scanner, ``orchestrator.schemas`` and jsonschema come in only to say what is wrong with a
+the wire (``orchestrator.core.wire``) and the compiled checks alone: the strict reader's full
+scanner, ``orchestrator.schemas.explainer`` and jsonschema come in only to say what is wrong with a
 request or a fragment, and a fragment is checked only when the delegate declares a
 schema for it.
 """
@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import sys
 
-from orchestrator import quickcheck, wire
-from orchestrator.wire import PROTOCOL, Context, Request
+from orchestrator.core import wire
+from orchestrator.core.wire import PROTOCOL, Context, Request
+from orchestrator.schemas import checker
 
-# Not typing.TYPE_CHECKING: see orchestrator.wire.
+# Not typing.TYPE_CHECKING: see orchestrator.core.wire.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -134,7 +135,7 @@ def _parse(raw: bytes) -> Any:
         return wire.loads(raw)
     except wire.NotPlain:
         pass
-    from orchestrator import jsontext  # noqa: PLC0415  (lazy: a delegate's start time)
+    from orchestrator.core import jsontext  # noqa: PLC0415  (lazy: a delegate's start time)
 
     try:
         return jsontext.parse(raw, source="stdin")
@@ -152,10 +153,10 @@ def _request(raw: bytes) -> dict[str, Any]:
             code="unsupported-protocol",
         )
     problems: tuple[str, ...] = ()
-    if not quickcheck.passes("request", document):
-        from orchestrator import schemas  # noqa: PLC0415  (lazy: only to say what is wrong)
+    if not checker.passes("request", document):
+        from orchestrator.schemas import explainer  # noqa: PLC0415  (lazy: only to say what is wrong)
 
-        problems = schemas.explain("request", document)
+        problems = explainer.explain("request", document)
     if problems:
         raise Refusal(
             "the request breaks the bakeplan/1 request schema: " + "; ".join(problems),
@@ -167,14 +168,14 @@ def _request(raw: bytes) -> dict[str, Any]:
 
 def _check_fragment(delegate: Delegate, request: Request) -> None:
     """Refuse a fragment outside the declared schema, pointing into the config."""
-    if delegate.fragment_schema is None or quickcheck.passes_schema(
+    if delegate.fragment_schema is None or checker.passes_schema(
         delegate.fragment_schema, request.fragment
     ):
         return
-    from orchestrator import schemas  # noqa: PLC0415  (lazy: only to say what is wrong)
     from orchestrator.errors import pointer_text  # noqa: PLC0415
+    from orchestrator.schemas import explainer  # noqa: PLC0415  (lazy: only to say what is wrong)
 
-    violations = schemas.violations_of(
+    violations = explainer.violations_of(
         delegate.fragment_schema, request.fragment, base_pointer=request.pointer
     )
     if violations:

@@ -90,12 +90,13 @@ def plans_follow_their_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every plan a test makes through ``bakeplan plan`` is checked against
     ``bakeplan schema plan`` as it is written (issue 6: the schema is for everyone's
     tools, so no plan may break it)."""
-    from orchestrator import plan, schemas  # noqa: PLC0415
+    from orchestrator.core import plan  # noqa: PLC0415
+    from orchestrator.schemas import explainer  # noqa: PLC0415
 
     write = plan.dumps
 
     def checked(document: dict[str, object]) -> str:
-        problems = schemas.explain("plan", document)
+        problems = explainer.explain("plan", document)
         assert not problems, f"the plan breaks its schema: {problems}"
         return write(document)
 

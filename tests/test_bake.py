@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.bake import (
+from orchestrator.errors import InputError
+from orchestrator.rumprun.bake import (
     ConfBook,
     Directive,
     apply_directives,
@@ -18,7 +19,6 @@ from orchestrator.bake import (
     standard_book,
     uniq,
 )
-from orchestrator.errors import InputError
 
 
 def test_standard_configs_expand_exactly_as_rumprun_bake_describes_them(

@@ -9,10 +9,10 @@ import pytest
 from conftest import REPO
 from helpers_cli import SPEC, run_main
 
-from orchestrator.bake import ConfBook, standard_book
-from orchestrator.bakeconf import read_books, read_text
 from orchestrator.cli import main
 from orchestrator.errors import InputError
+from orchestrator.rumprun.bake import ConfBook, standard_book
+from orchestrator.rumprun.bakeconf import read_books, read_text
 
 
 def expected(conformance: Path) -> dict[str, list[str]]:

@@ -21,7 +21,7 @@ from conftest import REPO
 from helpers_cli import run_main
 from helpers_exec import write_python
 
-from orchestrator import cache
+from orchestrator.core import cache
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
 # The dialect whose residual these tests read; --timings reports each run's state.

@@ -22,7 +22,7 @@ from helpers_exec import write_sh
 from helpers_pip import pip_install, virtualenv
 from helpers_protocol import write_registry
 
-from orchestrator import digest, installed
+from orchestrator.core import digest, installed
 
 CONFIG = {"rc": [{"bin": "www", "argv": ["www"]}], "env": {"TZ": "UTC"}}
 

@@ -20,9 +20,10 @@ from helpers_cli import SPEC, run_main
 from helpers_protocol import write_delegate, write_identity, write_py_delegate
 from jsonschema import Draft202012Validator
 
-from orchestrator import pipeline, schemas
-from orchestrator.bake import standard_book
 from orchestrator.cli import main
+from orchestrator.core import pipeline
+from orchestrator.rumprun.bake import standard_book
+from orchestrator.schemas import explainer
 
 HYBRID = REPO / "examples" / "hybrid"
 RUMPRUN_ONLY = REPO / "examples" / "rumprun-only"
@@ -54,7 +55,7 @@ def test_hybrid_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0, err
     plan = json.loads(out)
-    schemas.validator("plan").validate(plan)
+    explainer.validator("plan").validate(plan)
     base = standard_book().get("hw_virtio").libs
     # Mirage drops rumprun's IPv4 stack; IPv6 stays so that rumpnet_config boots.
     assert plan["bake"]["libs"] == [lib for lib in base if lib != "-lrumpnet_netinet"]
@@ -99,7 +100,7 @@ def test_hybrid_example_plan_for_the_specification_parser(
     code, out, err = run_main(capsys, "plan", *HYBRID_SPEC)
     assert code == 0, err
     plan = json.loads(out)
-    schemas.validator("plan").validate(plan)
+    explainer.validator("plan").validate(plan)
     assert plan["runtime"]["dialect"] == "spec"
     runtime = plan["runtime"]["config"]
     config = json.loads((HYBRID / "config.json").read_text())

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import compare
+from orchestrator.review import compare
 from tests.helpers_cli import run_main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,10 +17,11 @@ from conftest import CONFORMANCE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import errors, schemas
-from orchestrator.config import check, load, validate_dialect
+from orchestrator import errors
+from orchestrator.core.config import check, load, validate_dialect
+from orchestrator.core.jsontext import JsonTextError
 from orchestrator.errors import InputError, LegacyDialectError, Problems
-from orchestrator.jsontext import JsonTextError
+from orchestrator.schemas import explainer
 
 RUMPRUN = CONFORMANCE / "rumprun"
 PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
@@ -770,7 +771,7 @@ def test_a_pipe_before_the_last_entry_is_fine() -> None:
 
 def test_top_level_keys_are_left_to_routing() -> None:
     assert pointers({"cmdline": "x", "mirage": {"anything": True}}) == []
-    assert schemas.load("config")["additionalProperties"] is True
+    assert explainer.load("config")["additionalProperties"] is True
 
 
 # --- sections, base pointers and skipped subtrees --------------------------------------------
@@ -802,7 +803,7 @@ def test_one_section_with_its_base_pointer() -> None:
 
 @pytest.mark.parametrize("section", ["rc", "env", "blk", "mount", "net", "netbsd"])
 def test_every_section_has_its_own_definition(section: str) -> None:
-    assert section in schemas.load("config")["$defs"]
+    assert section in explainer.load("config")["$defs"]
     empty: Any = [] if section == "rc" else {}
     assert validate_dialect(empty, section=section, base_pointer="/" + section) == []
 
@@ -890,7 +891,7 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
         Draft202012Validator,  # imported here: the module's import must stay light
     )
 
-    schema = schemas.load("config")
+    schema = explainer.load("config")
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"] == "https://bakeplan.dev/schemas/config.json"
@@ -921,13 +922,13 @@ def _properties_without_description(node: Any, path: str = "") -> list[str]:
 
 
 def test_every_property_has_a_description_for_editors() -> None:
-    schema = schemas.load("config")
+    schema = explainer.load("config")
     assert _properties_without_description(schema) == []
     assert all("description" in definition for definition in schema["$defs"].values())
 
 
 def test_strict_inside_sections() -> None:
-    defs = schemas.load("config")["$defs"]
+    defs = explainer.load("config")["$defs"]
     for name in (
         "rcEntry",
         "blkDevice",
@@ -943,7 +944,7 @@ def test_strict_inside_sections() -> None:
 
 
 def _pattern(name: str) -> re.Pattern[str]:
-    return re.compile(schemas.load("config")["$defs"][name]["pattern"])
+    return re.compile(explainer.load("config")["$defs"][name]["pattern"])
 
 
 @PROPERTY
@@ -1011,16 +1012,18 @@ def test_ipv6_forms(text: str) -> None:
 
 
 def test_schema_helpers_are_generic_and_cached() -> None:
-    assert "config" in schemas.names()
-    first = schemas.load("config")
+    assert "config" in explainer.names()
+    first = explainer.load("config")
     first["title"] = "changed"
-    assert schemas.load("config")["title"] != "changed"
-    assert schemas.validator("config") is schemas.validator("config")
-    assert schemas.validator("config", "#/$defs/net") is schemas.validator("config", "#/$defs/net")
-    assert schemas.validator("config", "/$defs/env").is_valid({"A": "b"})
-    assert not schemas.validator("config", "#/$defs/env").is_valid({"A": 1})
+    assert explainer.load("config")["title"] != "changed"
+    assert explainer.validator("config") is explainer.validator("config")
+    assert explainer.validator("config", "#/$defs/net") is explainer.validator(
+        "config", "#/$defs/net"
+    )
+    assert explainer.validator("config", "/$defs/env").is_valid({"A": "b"})
+    assert not explainer.validator("config", "#/$defs/env").is_valid({"A": 1})
     with pytest.raises(KeyError):
-        schemas.load("nope")
+        explainer.load("nope")
 
 
 def test_violations_of_a_delegates_own_schema() -> None:
@@ -1029,21 +1032,22 @@ def test_violations_of_a_delegates_own_schema() -> None:
         "type": "object",
         "properties": {"net": {"$ref": "https://bakeplan.dev/schemas/config.json#/$defs/net"}},
     }
-    found = schemas.violations_of(own, {"net": {"gateway": []}}, base_pointer="/x")
+    found = explainer.violations_of(own, {"net": {"gateway": []}}, base_pointer="/x")
     assert [(v.pointer, v.message) for v in found] == [
         ("/x/net/gateway", "unknown key 'gateway' (did you mean 'gateways'?)")
     ]
-    assert schemas.explain("config", {"env": {"A": 1}}) == (
+    assert explainer.explain("config", {"env": {"A": 1}}) == (
         "/env/A: must be a string, not an integer",
     )
     with pytest.raises(ValueError, match="not a valid JSON Schema"):
-        schemas.violations_of({"type": 5}, {})
+        explainer.violations_of({"type": 5}, {})
 
 
 def test_loading_a_config_does_not_import_jsonschema() -> None:
     # `bakeplan --version` and the plain loading path must not pay for jsonschema.
     code = (
-        "import sys, orchestrator.config, orchestrator.jsontext, orchestrator.schemas;"
+        "import sys, orchestrator.core.config, orchestrator.core.jsontext;"
+        "import orchestrator.schemas.explainer;"
         "heavy = sorted(m for m in sys.modules if m.startswith(('jsonschema', 'referencing')));"
         "sys.exit(str(heavy) if heavy else 0)"
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import schemas
+from orchestrator.schemas import explainer
 
 BIN = Path(sys.executable).parent
 CONTEXT = {"bake_config": "hw_virtio", "platform": "hw", "components": ["rumpnet_netinet"]}
@@ -29,7 +29,7 @@ def ask(command: str, request: dict[str, Any]) -> tuple[int, dict[str, Any], str
         timeout=60,
     )
     answer = json.loads(done.stdout)
-    schemas.validator("response").validate(answer)
+    explainer.validator("response").validate(answer)
     return done.returncode, answer, done.stderr.decode()
 
 

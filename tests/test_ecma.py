@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator import ecma, schemas
+from orchestrator.schemas import ecma, explainer
 
 NAME = {"type": "string", "pattern": "^[a-z]+$"}
 KEYS = {
@@ -46,12 +46,12 @@ def test_a_delegate_schema_refuses_a_final_newline_in_both_checkers(
     schema: dict[str, Any], good: Any, bad: Any
 ) -> None:
     full = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
-    assert schemas.violations_of(full, good) == []
-    found = schemas.violations_of(full, bad)
+    assert explainer.violations_of(full, good) == []
+    found = explainer.violations_of(full, bad)
     assert found, "the compiled check or jsonschema let a final newline through"
     # The explainer (jsonschema) agrees with the compiled check on its own.
     text = json.dumps(full, sort_keys=True, separators=(",", ":"))
-    assert not schemas._validator_of(text).is_valid(bad)
+    assert not explainer._validator_of(text).is_valid(bad)
 
 
 @given(st.text(alphabet="ab\n", max_size=6))

@@ -11,12 +11,12 @@ import pytest
 from conftest import REPO
 from helpers_cli import SPEC
 
-from orchestrator import emit
-from orchestrator.bake import standard_book
-from orchestrator.bakeconf import read_text
 from orchestrator.cli import EMIT_FORMATS, main
+from orchestrator.core.pipeline import Options, make_plan, validate
+from orchestrator.emit import formats
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, exit_code_of
-from orchestrator.pipeline import Options, make_plan, validate
+from orchestrator.rumprun.bake import standard_book
+from orchestrator.rumprun.bakeconf import read_text
 
 HYBRID = REPO / "examples" / "hybrid"
 XEN = {
@@ -40,7 +40,7 @@ HW = {
 
 def test_the_cli_lists_every_emitter_and_no_other() -> None:
     # cli.py keeps its own copy so that --help imports no emitter; the two must not drift.
-    assert ("plan", *emit.EMITTERS) == EMIT_FORMATS
+    assert ("plan", *formats.EMITTERS) == EMIT_FORMATS
 
 
 def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def hybrid_plan(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, s
 
 def test_rumprun_json_is_the_runtime_config_strict_and_compact(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, HW)
-    emitted = emit.render(plan, "rumprun-json", {})
+    emitted = formats.render(plan, "rumprun-json", {})
     assert json.loads(emitted.text) == plan["runtime"]["config"]
     assert " " not in emitted.text.replace("a,b.conf", "")
     assert not emitted.text.endswith("\n")
@@ -79,13 +79,13 @@ def test_rumprun_json_is_the_runtime_config_strict_and_compact(tmp_path: Path) -
 
 def test_rumprun_json_warns_with_the_byte_count_near_the_multiboot_limit(tmp_path: Path) -> None:
     config = {"env": {"BIG": "x" * 4100}, "rc": [{"bin": "a"}]}
-    emitted = emit.render(plan_of(tmp_path, config), "rumprun-json", {})
+    emitted = formats.render(plan_of(tmp_path, config), "rumprun-json", {})
     size = len(emitted.text.encode())
     assert emitted.notes == (
         f"warning: the runtime config is {size} bytes (spec dialect); rumprun on hw halts "
         "when the multiboot module holding it is 4095 bytes or more",
     )
-    xen = emit.render(plan_of(tmp_path, config, bake_config="xen_pv"), "rumprun-json", {})
+    xen = formats.render(plan_of(tmp_path, config, bake_config="xen_pv"), "rumprun-json", {})
     assert xen.notes == ()
 
 
@@ -93,8 +93,8 @@ def test_qemu_append_is_the_config_as_it_is_since_qemu_passes_it_so(tmp_path: Pa
     # QEMU hands -append to the kernel verbatim (seen booting QEMU 7.2): doubling commas,
     # as rumprun's old launcher did, would reach rumprun doubled.
     plan = plan_of(tmp_path, HW)
-    text = emit.render(plan, "qemu-append", {}).text
-    assert text == emit.render(plan, "rumprun-json", {}).text
+    text = formats.render(plan, "qemu-append", {}).text
+    assert text == formats.render(plan, "rumprun-json", {}).text
     assert '"A":"1,2"' in text
 
 
@@ -116,14 +116,14 @@ def test_rumprun_bake_conf_reads_back_to_exactly_the_plans_libs(
 def test_rumprun_bake_conf_without_directives_is_the_base(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, XEN, bake_config="xen-pv")
     book = standard_book()
-    read_text(emit.render(plan, "rumprun-bake-conf", {}).text, "x.conf", book)
+    read_text(formats.render(plan, "rumprun-bake-conf", {}).text, "x.conf", book)
     assert book.get("xen_pv_bakeplan").libs == book.get("xen_pv").libs
     assert book.get("xen_pv_bakeplan").platform == "xen"
 
 
 def test_qemu_args_attach_each_device_and_pass_the_config_as_a_module(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, HW)
-    emitted = emit.render(
+    emitted = formats.render(
         plan,
         "qemu-args",
         {
@@ -161,7 +161,7 @@ def test_qemu_args_attach_each_device_and_pass_the_config_as_a_module(tmp_path: 
 
 def test_qemu_args_refuse_a_xen_plan(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--emit qemu-args is for hw plans"):
-        emit.render(plan_of(tmp_path, XEN, bake_config="xen_pv"), "qemu-args", {})
+        formats.render(plan_of(tmp_path, XEN, bake_config="xen_pv"), "qemu-args", {})
 
 
 def parse_xl(text: str) -> dict[str, str]:
@@ -180,7 +180,7 @@ def parse_xl(text: str) -> dict[str, str]:
 
 def test_xl_names_kernel_memory_vif_and_etfs_disks(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, XEN, bake_config="xen_pv")
-    emitted = emit.render(
+    emitted = formats.render(
         plan,
         "xl",
         {
@@ -209,19 +209,19 @@ def test_xl_names_kernel_memory_vif_and_etfs_disks(tmp_path: Path) -> None:
 
 def test_solo5_manifest_matches_solo5_s_own(tmp_path: Path, conformance: Path) -> None:
     for path in sorted((conformance / "solo5").glob("*.json")):
-        assert emit.manifest_problems(json.loads(path.read_text())) == [], path.name
+        assert formats.manifest_problems(json.loads(path.read_text())) == [], path.name
     plan = {
         "devices": [
             {"name": "service0", "kind": "net", "by": "x", "pointer": "/a"},
             {"name": "service1", "kind": "net", "by": "x", "pointer": "/b"},
         ]
     }
-    emitted = emit.render(plan, "solo5-manifest", {})
+    emitted = formats.render(plan, "solo5-manifest", {})
     assert json.loads(emitted.text) == json.loads(
         (conformance / "solo5" / "solo5_test_net_2if_manifest.json").read_text()
     )
-    hw = json.loads(emit.render(plan_of(tmp_path, HW), "solo5-manifest", {}).text)
-    assert emit.manifest_problems(hw) == []
+    hw = json.loads(formats.render(plan_of(tmp_path, HW), "solo5-manifest", {}).text)
+    assert formats.manifest_problems(hw) == []
     assert hw["devices"] == [
         {"name": "vioif0", "type": "NET_BASIC"},
         {"name": "ld0", "type": "BLOCK_BASIC"},
@@ -245,7 +245,7 @@ def test_solo5_name_rules_are_conflicts(names: list[str], message: str) -> None:
         ]
     }
     with pytest.raises(ConflictError) as caught:
-        emit.render(plan, "solo5-manifest", {})
+        formats.render(plan, "solo5-manifest", {})
     problems = getattr(caught.value, "problems", (caught.value,))
     assert any(message in p.message for p in problems)
     manifest = {
@@ -253,20 +253,20 @@ def test_solo5_name_rules_are_conflicts(names: list[str], message: str) -> None:
         "version": 1,
         "devices": [{"name": n, "type": "BLOCK_BASIC"} for n in names],
     }
-    assert any(message in p for p in emit.manifest_problems(manifest))
+    assert any(message in p for p in formats.manifest_problems(manifest))
     twice = {**manifest, "devices": [{"name": "a", "type": "NET_BASIC"}] * 2}
-    assert emit.manifest_problems(twice) == ["devices[1]: name 'a' is used twice"]
+    assert formats.manifest_problems(twice) == ["devices[1]: name 'a' is used twice"]
 
 
 def test_host_options_are_checked() -> None:
-    assert emit.parse_host(["tap.vioif0=tap0", "memory=64"]) == {
+    assert formats.parse_host(["tap.vioif0=tap0", "memory=64"]) == {
         "tap.vioif0": "tap0",
         "memory": "64",
     }
     with pytest.raises(UsageError, match="KEY=VALUE"):
-        emit.parse_host(["colour=blue"])
+        formats.parse_host(["colour=blue"])
     with pytest.raises(UsageError, match="whole number"):
-        emit.parse_host(["memory=lots"])
+        formats.parse_host(["memory=lots"])
 
 
 def test_cli_emit_writes_atomically(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

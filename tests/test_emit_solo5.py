@@ -24,8 +24,10 @@ from helpers_protocol import write_py_delegate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import emit, quickcheck, rumprun, schemas
+from orchestrator.emit import formats
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, exit_code_of
+from orchestrator.rumprun import layer
+from orchestrator.schemas import checker, explainer
 
 HYBRID = REPO / "examples" / "hybrid"
 BOOT = ["--ipv4=10.0.120.10/24", "--ipv4-gateway=10.0.120.1", "--ipv4-only=true"]
@@ -88,7 +90,9 @@ def problems_of(error: BakeplanError) -> list[BakeplanError]:
 
 
 def manifest_names(plan: dict[str, Any]) -> list[str]:
-    return [d["name"] for d in json.loads(emit.render(plan, "solo5-manifest", {}).text)["devices"]]
+    return [
+        d["name"] for d in json.loads(formats.render(plan, "solo5-manifest", {}).text)["devices"]
+    ]
 
 
 def qemu_virtio_order(line: str) -> list[str]:
@@ -159,7 +163,7 @@ def test_placeholders_and_a_kernel_that_looks_like_an_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = plan_with(tmp_path, capsys, [("vioif0", "net")])
-    emitted = emit.render(plan, "solo5-spt", {"kernel": "-odd name.spt"})
+    emitted = formats.render(plan, "solo5-spt", {"kernel": "-odd name.spt"})
     argv = shlex.split(emitted.text)
     assert argv == [
         "solo5-spt",
@@ -210,7 +214,7 @@ def test_a_tap_given_as_an_open_descriptor_is_taken(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = plan_with(tmp_path, capsys, [("vioif0", "net")])
-    text = emit.render(plan, "solo5-hvt", {"tap.vioif0": "@1234567890123456"}).text
+    text = formats.render(plan, "solo5-hvt", {"tap.vioif0": "@1234567890123456"}).text
     assert "--net:vioif0=@1234567890123456" in text
 
 
@@ -228,7 +232,7 @@ def test_boot_arguments_a_command_line_cannot_carry_are_exit_3(
 ) -> None:
     plan = plan_with(tmp_path, capsys, [("vioif0", "net")], tuple(boot))
     with pytest.raises(ConflictError) as caught:
-        emit.render(plan, fmt, {})
+        formats.render(plan, fmt, {})
     assert exit_code_of(caught.value) == 3
     assert caught.value.message.startswith(f"--emit {fmt}: ")
     assert message in caught.value.message
@@ -240,11 +244,11 @@ def test_boot_arguments_of_every_toolchain_follow_the_kernel_in_plan_order() -> 
         "devices": [],
         "toolchains": {"ocaml": {"packages": ["tcpip"], "boot": ["--a=1"]}, "go": {"boot": ["-b"]}},
     }
-    assert tender_options(emit.render(plan, "solo5-spt", {}).text) == ([], ["--a=1", "-b"])
-    argv = shlex.split(emit.render(plan, "qemu-args", {}).text)
+    assert tender_options(formats.render(plan, "solo5-spt", {}).text) == ([], ["--a=1", "-b"])
+    argv = shlex.split(formats.render(plan, "qemu-args", {}).text)
     assert argv[argv.index("-append") + 1] == "--a=1 -b"  # as QEMU 7.2 passes it: no escapes
     plan["toolchains"] = {"ocaml": {"packages": ["tcpip"]}}
-    assert "-append" not in shlex.split(emit.render(plan, "qemu-args", {}).text)
+    assert "-append" not in shlex.split(formats.render(plan, "qemu-args", {}).text)
 
 
 def test_the_cli_as_a_process_prints_a_tender_line(tmp_path: Path) -> None:
@@ -290,8 +294,8 @@ def test_defect1_every_schema_pattern_anchored_at_the_end_refuses_a_final_newlin
     # JSON Schema patterns are ECMA-262, where "$" never matches before a final newline;
     # jsonschema and quickcheck both use Python's re.search, where it does.  "$(?!\n)"
     # means the same in both engines.
-    for name in schemas.names():
-        for pattern in _patterns(schemas.load(name)):
+    for name in explainer.names():
+        for pattern in _patterns(explainer.load(name)):
             if pattern.endswith("$") and not pattern.endswith("\\$"):
                 raise AssertionError(f"{name}.json: {pattern!r} ends in a bare $")
 
@@ -322,10 +326,10 @@ def configure_answer(name: str) -> dict[str, Any]:
 def test_defect1_both_schema_checkers_refuse_a_name_with_a_final_newline(
     schema: str, ref: str | None, good: Any, bad: Any
 ) -> None:
-    assert schemas.validator(schema, ref).is_valid(good)
-    assert quickcheck.is_valid(schema, good, ref)
-    assert not schemas.validator(schema, ref).is_valid(bad)
-    assert not quickcheck.is_valid(schema, bad, ref)
+    assert explainer.validator(schema, ref).is_valid(good)
+    assert checker.is_valid(schema, good, ref)
+    assert not explainer.validator(schema, ref).is_valid(bad)
+    assert not checker.is_valid(schema, bad, ref)
 
 
 def test_defect1_a_delegate_device_named_with_a_final_newline_is_its_failure(
@@ -341,17 +345,17 @@ def test_defect1_a_delegate_device_named_with_a_final_newline_is_its_failure(
 def test_defect1_python_checks_match_names_whole() -> None:
     manifest = {"type": "solo5.manifest", "version": 1, "devices": []}
     manifest["devices"] = [{"name": "xbd0\n", "type": "BLOCK_BASIC"}]
-    assert emit.manifest_problems(manifest) == [
+    assert formats.manifest_problems(manifest) == [
         "devices[0]: name 'xbd0\\n' must be 1 to 67 letters and digits"
     ]
     mounts = {"mount": {"/d": {"source": "blk", "path": "/dev/ld0a\n"}}}
-    assert list(rumprun.devices(mounts)) == []
+    assert list(layer.devices(mounts)) == []
     with pytest.raises(UsageError, match="KEY=VALUE"):
-        emit.parse_host(["tap.vioif0\n=tap0"])
+        formats.parse_host(["tap.vioif0\n=tap0"])
     plan = {"bake": {"platform": "hw"}, "toolchains": {}}
     plan["devices"] = [{"name": "ld0\n", "kind": "block", "by": "x", "pointer": "/x"}]
     with pytest.raises(ConflictError, match="has no unit number"):
-        emit.render(plan, "qemu-args", {})
+        formats.render(plan, "qemu-args", {})
 
 
 # -- defect 2: QEMU ids of our own -----------------------------------------------------
@@ -368,7 +372,7 @@ def test_defect2_qemu_ids_cannot_collide_with_qemu_s_own(tmp_path: Path) -> None
     }
     path = write_json(tmp_path / "config.json", config)
     registry = write_json(tmp_path / "registry.json", {"delegates": []})
-    from orchestrator.pipeline import Options, make_plan  # noqa: PLC0415
+    from orchestrator.core.pipeline import Options, make_plan  # noqa: PLC0415
 
     plan = make_plan(
         Options(
@@ -378,7 +382,7 @@ def test_defect2_qemu_ids_cannot_collide_with_qemu_s_own(tmp_path: Path) -> None
             dialect="spec",
         )
     )
-    argv = shlex.split(emit.render(plan, "qemu-args", {}).text)
+    argv = shlex.split(formats.render(plan, "qemu-args", {}).text)
     ids = re.findall(r"(?:^|,)(?:id|netdev|drive|bus)=([^,]+)", " ".join(argv))
     assert ids
     # QEMU's own drives are sd0, ide1-cd0, floppy0, virtio0, ...: none starts so.
@@ -443,28 +447,28 @@ def test_defect4_the_nth_manifest_entry_is_the_nth_device_qemu_attaches(
     )
     names = manifest_names(plan)
     assert names == ["vioif0", "vioif1", "ld0", "ld1"]
-    assert qemu_virtio_order(emit.render(plan, "qemu-args", {}).text) == names
+    assert qemu_virtio_order(formats.render(plan, "qemu-args", {}).text) == names
     for tender in ("solo5-hvt", "solo5-spt"):
-        assert tender_options(emit.render(plan, tender, {}).text)[0] == names
+        assert tender_options(formats.render(plan, tender, {}).text)[0] == names
 
 
 def test_defect4_a_missing_unit_is_declared_and_attached_alike(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = plan_with(tmp_path, capsys, [("ld1", "block")])
-    manifest = emit.render(plan, "solo5-manifest", {})
+    manifest = formats.render(plan, "solo5-manifest", {})
     assert [d["name"] for d in json.loads(manifest.text)["devices"]] == ["ld0", "ld1"]
     assert manifest.notes == (
         "ld0 is not in the plan; the manifest declares it, as QEMU attaches a device in its "
         "place so that the later disks keep their numbers",
     )
-    qemu = emit.render(plan, "qemu-args", {"disk.ld1": "one.img"})
+    qemu = formats.render(plan, "qemu-args", {"disk.ld1": "one.img"})
     assert qemu_virtio_order(qemu.text) == ["ld0", "ld1"]
     assert (
         "ld0 is not in the plan; a device is attached in its place so that the later disks "
         "keep their numbers"
     ) in qemu.notes
-    spt = emit.render(plan, "solo5-spt", {"disk.ld1": "one.img"})
+    spt = formats.render(plan, "solo5-spt", {"disk.ld1": "one.img"})
     assert tender_options(spt.text)[0] == ["ld0", "ld1"]
     placeholder = "placeholder <host:disk.ld0> left in the output; give --host disk.ld0=..."
     assert placeholder in spt.notes
@@ -494,8 +498,8 @@ def test_defect4_any_plan_order_gives_one_attachment_order(names: list[str], ord
     }
     manifest = manifest_names(plan)
     assert set(names) <= set(manifest)
-    assert qemu_virtio_order(emit.render(plan, "qemu-args", {}).text) == manifest
-    assert tender_options(emit.render(plan, "solo5-hvt", {}).text)[0] == manifest
+    assert qemu_virtio_order(formats.render(plan, "qemu-args", {}).text) == manifest
+    assert tender_options(formats.render(plan, "solo5-hvt", {}).text)[0] == manifest
     # rumprun numbers each driver's devices in the order they come: unit n is n-th.
     for driver in ("vioif", "ld"):
         own = [n for n in manifest if n.startswith(driver)]
@@ -544,7 +548,7 @@ def test_defect5_an_e1000_nic_is_refused_for_solo5_but_not_for_qemu() -> None:
         "toolchains": {},
     }
     with pytest.raises(ConflictError) as caught:
-        emit.render(plan, "solo5-manifest", {})
+        formats.render(plan, "solo5-manifest", {})
     (problem,) = problems_of(caught.value)
     assert problem.message == (
         "--emit solo5-manifest: net device 'wm0' is an e1000 NIC, which Solo5's virtio target "
@@ -552,4 +556,4 @@ def test_defect5_an_e1000_nic_is_refused_for_solo5_but_not_for_qemu() -> None:
         "declare it"
     )
     assert problem.pointer == "/net/interfaces/wm0"
-    assert "-device e1000,netdev=bakeplan-wm0" in emit.render(plan, "qemu-args", {}).text
+    assert "-device e1000,netdev=bakeplan-wm0" in formats.render(plan, "qemu-args", {}).text

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import explain
-from orchestrator.bake import standard_book
 from orchestrator.errors import UsageError
+from orchestrator.review import explain
+from orchestrator.rumprun.bake import standard_book
 from tests.helpers_cli import SPEC, run_main
 
 REPO = Path(__file__).resolve().parents[1]

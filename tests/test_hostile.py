@@ -20,7 +20,7 @@ from helpers_protocol import write_delegate, write_identity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.config import MAX_CONFIG_BYTES
+from orchestrator.core.config import MAX_CONFIG_BYTES
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import errors, jsontext
-from orchestrator.jsontext import JsonTextError, locate, parse
+from orchestrator import errors
+from orchestrator.core import jsontext
+from orchestrator.core.jsontext import JsonTextError, locate, parse
 
 # The autouse isolated_env fixture is function-scoped; it holds nothing these
 # properties depend on, so running it once per test rather than per example is fine.

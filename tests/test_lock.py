@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import lock, schemas
+from orchestrator.core import lock
+from orchestrator.schemas import explainer
 from tests.helpers_cli import run_main
 from tests.helpers_exec import write_python
 
@@ -56,7 +57,7 @@ def test_the_lock_pins_each_delegate_and_the_bake_config(
     locked = tmp_path / "bake.lock"
     assert plan(capsys, config, registry, "--lock", str(locked), "--no-cache") == 0
     document = json.loads(locked.read_text())
-    assert schemas.violations("lock", document) == []
+    assert explainer.violations("lock", document) == []
     assert document["bake"]["config"] == "hw_virtio"
     (pin,) = document["delegates"]
     assert pin["name"] == "envy"

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import master
 from orchestrator.errors import BakeplanError, Problems, exit_code_of
-from orchestrator.upgrade import upgrade_text
+from orchestrator.rumprun import master
+from orchestrator.rumprun.upgrade import upgrade_text
 from tests.helpers_cli import SPEC, run_main
 
 REPO = Path(__file__).resolve().parents[1]

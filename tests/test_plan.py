@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import plan
-from orchestrator.bake import BakeConfig, standard_book
+from orchestrator.core import plan
+from orchestrator.core.protocol import Answer
+from orchestrator.core.registry import BUILTIN
+from orchestrator.core.routing import Run, tokens_of
+from orchestrator.core.scheduler import Result
 from orchestrator.errors import ConflictError, exit_code_of
-from orchestrator.protocol import Answer
-from orchestrator.registry import BUILTIN
-from orchestrator.routing import Run, tokens_of
-from orchestrator.scheduler import Result
+from orchestrator.rumprun.bake import BakeConfig, standard_book
 
 HW = standard_book().get("hw_virtio")
 

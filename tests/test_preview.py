@@ -21,9 +21,11 @@ from helpers_cli import SPEC
 from helpers_protocol import write_delegate, write_py_delegate
 from helpers_snapshot import assert_snapshot
 
-from orchestrator import cli, pipeline, preview
+from orchestrator import cli
 from orchestrator.cli import main
+from orchestrator.core import pipeline
 from orchestrator.errors import BakeplanError, DelegateError
+from orchestrator.show import preview
 
 BIN = str(Path(sys.executable).parent)
 HYBRID = "examples/hybrid/config.json"

@@ -11,9 +11,10 @@ from helpers_tree import nodes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import pipeline, schemas
-from orchestrator.plan import dumps
-from orchestrator.routing import pointer_of
+from orchestrator.core import pipeline
+from orchestrator.core.plan import dumps
+from orchestrator.core.routing import pointer_of
+from orchestrator.schemas import explainer
 
 names = st.text(alphabet="abcXYZ_019/~ .", min_size=1, max_size=6)
 # What the spec parser reads as it is given: characters up to U+FFFF (beyond, its
@@ -83,7 +84,7 @@ def test_identity_delegates_give_back_the_input_as_the_runtime_config(
     plan = pipeline.make_plan(options)
     assert plan["runtime"]["config"] == config
     assert len(plan["delegations"]) == len(chosen) + 1
-    schemas.validator("plan").validate(plan)
+    explainer.validator("plan").validate(plan)
     # The same inputs, one job at a time, give the same bytes.
     again = pipeline.make_plan(
         pipeline.Options(config=str(source), registries=(str(registry),), jobs=1, dialect="spec")

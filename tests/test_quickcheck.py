@@ -15,7 +15,7 @@ from helpers_tree import nodes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import quickcheck, schemafiles, schemas
+from orchestrator.schemas import checker, explainer, files
 
 INTERESTING = [
     "10.0.120.10/24", "10.0.0.300/24", "2001:db8::2/64", "fe80::1", "::", "1.2.3.4",
@@ -191,8 +191,8 @@ def mutate(document: Any, data: st.DataObject) -> Any:
 
 
 def agree(name: str, document: Any, ref: str | None = None) -> bool:
-    quick = quickcheck.is_valid(name, document, ref)
-    full = schemas.validator(name, ref).is_valid(document)
+    quick = checker.is_valid(name, document, ref)
+    full = explainer.validator(name, ref).is_valid(document)
     assert quick == full, (name, ref, document)
     return full
 
@@ -232,22 +232,22 @@ def test_arbitrary_values_get_the_same_verdict(document: Any) -> None:
 
 
 def test_json_equality_is_not_python_equality() -> None:
-    assert not quickcheck.equal(True, 1)
-    assert not quickcheck.equal(0, False)
-    assert quickcheck.equal(1, 1.0)
-    assert quickcheck.equal({"a": [1, True]}, {"a": [1.0, True]})
-    assert not quickcheck.equal({"a": [1, True]}, {"a": [1, 1]})
+    assert not checker.equal(True, 1)
+    assert not checker.equal(0, False)
+    assert checker.equal(1, 1.0)
+    assert checker.equal({"a": [1, True]}, {"a": [1.0, True]})
+    assert not checker.equal({"a": [1, True]}, {"a": [1, 1]})
 
 
 def test_unknown_keywords_are_refused_not_passed() -> None:
-    with pytest.raises(quickcheck.Unsupported):
-        quickcheck.Compiler({}).compile({"unevaluatedProperties": False}, "")
-    assert quickcheck.compiled(json.dumps({"unevaluatedProperties": False})) is None
+    with pytest.raises(checker.Unsupported):
+        checker.Compiler({}).compile({"unevaluatedProperties": False}, "")
+    assert checker.compiled(json.dumps({"unevaluatedProperties": False})) is None
 
 
 def test_a_delegate_schema_with_package_refs_compiles() -> None:
-    schema = {"$ref": schemas.schema_id("config") + "#/$defs/net"}
-    check = quickcheck.compiled(json.dumps(schema))
+    schema = {"$ref": explainer.schema_id("config") + "#/$defs/net"}
+    check = checker.compiled(json.dumps(schema))
     assert check is not None
     assert check({"interfaces": {}})
     assert not check({"interfaces": {"vioif0": {"addrs": [{"type": "inet", "method": "x"}]}}})
@@ -256,7 +256,7 @@ def test_a_delegate_schema_with_package_refs_compiles() -> None:
 def test_happy_path_does_not_import_jsonschema(tmp_path: Path) -> None:
     script = (
         "import sys, json\n"
-        "from orchestrator import config\n"
+        "from orchestrator.core import config\n"
         f"c = config.load({str(REPO / 'examples/hybrid/config.json')!r})\n"
         "config.check(c)\n"
         "print('jsonschema' in sys.modules)\n"
@@ -286,12 +286,12 @@ def test_an_unknown_keyword_behind_a_ref_falls_back_to_jsonschema() -> None:
         "$defs": {"x": {"unevaluatedProperties": False, "properties": {"a": {"type": "string"}}}},
         "properties": {"v": {"$ref": "#/$defs/x"}},
     }
-    check = quickcheck.compiled(json.dumps(schema))
+    check = checker.compiled(json.dumps(schema))
     assert check is not None
-    with pytest.raises(quickcheck.Unsupported):
+    with pytest.raises(checker.Unsupported):
         check({"v": {"a": "x"}})
-    assert schemas.violations_of(schema, {"v": {"a": "x"}}) == []
-    found = schemas.violations_of(schema, {"v": {"a": "x", "b": 1}})
+    assert explainer.violations_of(schema, {"v": {"a": "x"}}) == []
+    found = explainer.violations_of(schema, {"v": {"a": "x", "b": 1}})
     assert [v.pointer for v in found] == ["/v"]
 
 
@@ -299,16 +299,16 @@ def test_an_unknown_keyword_behind_a_ref_falls_back_to_jsonschema() -> None:
 def test_every_part_of_every_package_schema_compiles(name: str) -> None:
     # Parts behind a $ref compile when data first reaches them: reach each one here, so a
     # keyword the compiler does not know cannot hide in a part few documents touch.
-    document = schemas.load(name)
+    document = explainer.load(name)
     parts = [None, *(f"#/$defs/{key}" for key in document.get("$defs", {}))]
     for part in parts:
         for value in (None, {}, [], "", 0):
-            quickcheck.checker(name, part)(value)
+            checker.checker(name, part)(value)
 
 
-@pytest.mark.parametrize("name", schemas.names())
+@pytest.mark.parametrize("name", explainer.names())
 def test_the_light_reading_of_each_schema_file_is_the_strict_one(name: str) -> None:
     # The compiled checks and delegates read the files with json alone (schemafiles).
-    assert schemafiles.load(name) == schemas.load(name)
-    assert schemafiles.by_id(schemas.schema_id(name)) == schemas.load(name)
-    assert schemafiles.by_id(schemas.schema_id(name) + "x") is None
+    assert files.load(name) == explainer.load(name)
+    assert files.by_id(explainer.schema_id(name)) == explainer.load(name)
+    assert files.by_id(explainer.schema_id(name) + "x") is None

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from helpers_exec import write_exec, write_sh
 
-from orchestrator import registry
+from orchestrator.core import registry
+from orchestrator.core.jsontext import JsonTextError
+from orchestrator.core.registry import Entry, Registry, discover, load_file, resolve_command
 from orchestrator.errors import InputError, Problems, exit_code_of
-from orchestrator.jsontext import JsonTextError
-from orchestrator.registry import Entry, Registry, discover, load_file, resolve_command
 
 
 def entry(name: str, *command: str, claims: tuple[str, ...] = ("/net",)) -> dict[str, Any]:

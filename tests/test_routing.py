@@ -9,9 +9,8 @@ from helpers_tree import leaves, nodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.errors import ConflictError, InputError, Problems, UsageError, exit_code_of
-from orchestrator.registry import Entry, Registry
-from orchestrator.routing import (
+from orchestrator.core.registry import Entry, Registry
+from orchestrator.core.routing import (
     Routing,
     parse_overrides,
     pointer_of,
@@ -19,6 +18,7 @@ from orchestrator.routing import (
     tokens_of,
     within,
 )
+from orchestrator.errors import ConflictError, InputError, Problems, UsageError, exit_code_of
 
 
 def registry(*claims: tuple[str, tuple[str, ...]]) -> Registry:

@@ -1,4 +1,4 @@
-"""Tests for orchestrator.runner with real executables written into tmp_path.
+"""Tests for orchestrator.core.runner with real executables written into tmp_path.
 
 Nothing here asserts how long something took beyond bounds far above the expected time:
 the assertions are on outcomes (timed_out, signal, cancelled, files, /proc), so a slow
@@ -29,8 +29,8 @@ from helpers_exec import (
     write_sh,
 )
 
-from orchestrator import runner
-from orchestrator.runner import (
+from orchestrator.core import runner
+from orchestrator.core.runner import (
     Limits,
     Outcome,
     SpawnError,

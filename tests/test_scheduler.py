@@ -20,14 +20,15 @@ from helpers_exec import process_gone, read_pid, this_process_children, wait_unt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import plan, protocol, schemas
-from orchestrator.bake import BakeConfig, standard_book
+from orchestrator.core import plan, protocol
+from orchestrator.core.protocol import Answer, Context, Device, Warning
+from orchestrator.core.registry import Entry, Registry
+from orchestrator.core.routing import Routing, Run, route, tokens_of
+from orchestrator.core.scheduler import Result, Scheduler, Settings, fragment_for
 from orchestrator.errors import ConflictError, DelegateError, Problems, exit_code_of
-from orchestrator.protocol import Answer, Context, Device, Warning
-from orchestrator.registry import Entry, Registry
-from orchestrator.routing import Routing, Run, route, tokens_of
-from orchestrator.runtime import text as runtime_text
-from orchestrator.scheduler import Result, Scheduler, Settings, fragment_for
+from orchestrator.rumprun.bake import BakeConfig, standard_book
+from orchestrator.rumprun.runtime import text as runtime_text
+from orchestrator.schemas import explainer
 
 HW = standard_book().get("hw_virtio")
 XEN = standard_book().get("xen_pv")
@@ -446,7 +447,7 @@ def test_a_device_field_cannot_override_by() -> None:
         HW, [result(run_of("sneaky", "/net"), sneaky), builtin({})], dialect="spec"
     )
     assert built["devices"][0]["by"] == "sneaky"
-    schemas.validator("plan").validate(built)
+    explainer.validator("plan").validate(built)
 
 
 def test_duplicate_device_names_are_a_conflict_naming_both_delegates() -> None:
@@ -696,7 +697,7 @@ def test_assembly_is_deterministic_and_valid(
     assert plan.dumps(plan.assemble(bake, results, dialect="spec")) == first
     assert plan.dumps(plan.assemble(bake, reordered(results), dialect="spec")) == first
     built = json.loads(first)
-    schemas.validator("plan").validate(built)
+    explainer.validator("plan").validate(built)
     assert built["runtime"]["config"] == runtime
     assert [d["delegate"] for d in built["delegations"]] == [
         *(f"d{i}" for i in range(len(inner))),

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import specparser
-from orchestrator.runtime import convert, text
+from orchestrator.rumprun import spec as specparser
+from orchestrator.rumprun.runtime import convert, text
 from tests.helpers_cli import run_main
 
 
-def spec(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def to_spec(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     document, notes, problems = specparser.to_spec(config)
     assert problems == []
     return document, notes
@@ -38,7 +38,9 @@ def test_a_character_beyond_the_basic_plane_is_refused_at_its_pointer() -> None:
 
 
 def test_rc_bin_is_the_baked_name_and_argv0_stays() -> None:
-    document, notes = spec({"rc": [{"bin": "./wopr.bin"}, {"bin": "out/x", "argv": ["x", "-v"]}]})
+    document, notes = to_spec(
+        {"rc": [{"bin": "./wopr.bin"}, {"bin": "out/x", "argv": ["x", "-v"]}]}
+    )
     assert document["rc"] == [
         {"bin": "wopr.bin", "argv": ["./wopr.bin"]},
         {"bin": "x", "argv": ["x", "-v"]},
@@ -56,12 +58,12 @@ def test_mounts_are_put_parents_first_and_nothing_else_moves() -> None:
         "/a": {"source": "kernfs"},
         "/data": {"source": "blk", "path": "/dev/ld0a"},
     }
-    document, notes = spec({"mount": mounts})
+    document, notes = to_spec({"mount": mounts})
     assert list(document["mount"]) == ["/b", "/data", "/data/inner", "/a"]
     assert notes == [
         "mounts put parents first (/b, /data, /data/inner, /a): rumprun mounts in order"
     ]
-    assert spec({"mount": {"/a": {"source": "kernfs"}}})[1] == []
+    assert to_spec({"mount": {"/a": {"source": "kernfs"}}})[1] == []
 
 
 def test_a_vnd_over_a_file_of_a_mounted_disk_is_refused() -> None:

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator import config as dialect
 from orchestrator.cli import main
+from orchestrator.core import config as dialect
 from orchestrator.errors import InputError
-from orchestrator.upgrade import split_args, upgrade_file, upgrade_text
+from orchestrator.rumprun.upgrade import split_args, upgrade_file, upgrade_text
 
 GHOST = {
     "rc": [{"bin": "node", "argv": ["node", "--code-range-size=64"]}],

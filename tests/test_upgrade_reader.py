@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_hostile import _VALUES as JSON_VALUES  # the same JSON values the fuzzers use
 
-from orchestrator.upgrade import read_legacy
+from orchestrator.rumprun.upgrade import read_legacy
 
 
 def bakeplan(*argv: str, stdin: Any = None) -> subprocess.CompletedProcess[str]:

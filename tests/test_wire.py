@@ -9,8 +9,8 @@ import sys
 import pytest
 from conftest import REPO
 
-from orchestrator import jsontext, wire
-from orchestrator.wire import Context, Request
+from orchestrator.core import jsontext, wire
+from orchestrator.core.wire import Context, Request
 
 
 def _request() -> Request:
@@ -66,8 +66,9 @@ def test_a_delegate_on_the_sdk_starts_without_the_config_machinery() -> None:
         "from bakeplan_delegates import mirage_net_config as m\n"
         "from orchestrator import sdk\n"
         "sdk.serve(m.DELEGATE)\n"
-        "heavy = ('dataclasses', 'typing', 'jsonschema', 'orchestrator.schemas',\n"
-        "         'orchestrator.jsontext', 'orchestrator.protocol', 'orchestrator.routing')\n"
+        "heavy = ('dataclasses', 'typing', 'jsonschema', 'orchestrator.schemas.explainer',\n"
+        "         'orchestrator.core.jsontext', 'orchestrator.core.protocol',\n"
+        "         'orchestrator.core.routing')\n"
         "sys.stderr.write(repr([n for n in heavy if n in sys.modules]))\n"
     )
     done = subprocess.run(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orchestrator
-import orchestrator.protocol
+import orchestrator.core.protocol
 
 BIN = Path(sys.executable).parent
 BAKEPLAN = str(BIN / "bakeplan")
@@ -300,7 +300,7 @@ def hybrid(work: Path, runs: int) -> list[Row]:
         capture_output=True,
     )
     run = next(r for r in json.loads(preview.stdout)["runs"] if r["pointer"] == "/net")
-    request = orchestrator.protocol.encode(run["request"])
+    request = orchestrator.core.protocol.encode(run["request"])
     delegate = [str(BIN / "mirage-net-config")]
     answer = subprocess.run(delegate, input=request, capture_output=True, check=True).stdout
     script = work / "stdlib_delegate.py"

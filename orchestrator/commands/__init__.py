@@ -1,0 +1,1 @@
+"""The subcommands of ``bakeplan``: one module each, holding its parser and its handler."""

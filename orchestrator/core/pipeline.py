@@ -1,0 +1,465 @@
+"""The main job, one way through: load, route, check, run, assemble.
+
+``cli.py`` parses the command line into ``Options`` and calls ``make_plan`` or
+``validate``; everything they need is built here from the modules that own each noun.
+Problems found before any delegate runs (routing, schema, commands) are collected and
+reported together, with the lowest exit code of their kinds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.core import config as configs
+from orchestrator.core import registry as registries
+from orchestrator.core.plan import assemble, gate
+from orchestrator.core.protocol import Context
+from orchestrator.core.registry import BUILTIN, Entry, Registry
+from orchestrator.core.routing import (
+    Routing,
+    Run,
+    filled,
+    parse_overrides,
+    path_order,
+    route,
+    tokens_of,
+)
+from orchestrator.errors import BakeplanError, Problems, raise_all
+from orchestrator.rumprun.bake import DEFAULT_CONFIG, BakeConfig, ConfBook, standard_book
+from orchestrator.rumprun.runtime import DEFAULT_DIALECT, convert
+
+if TYPE_CHECKING:  # validate neither runs delegates nor reads locks: imported where used
+    from orchestrator.core.lock import Lock
+    from orchestrator.core.scheduler import Result
+
+INNER_MARK = "$inner"
+
+
+def default_jobs() -> int:
+    """Delegates mostly wait (on their own start-up, on files, on other tools), so run
+    more of them than there are cores; eight covers the usual hybrid bake at once."""
+    return max(8, 2 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """What ``plan`` and ``validate`` were asked to do."""
+
+    config: str
+    registries: tuple[str, ...] = ()
+    bake_config: str = DEFAULT_CONFIG
+    overrides: tuple[str, ...] = ()
+    jobs: int = 8
+    timeout: float | None = None
+    keep_going: bool = False
+    # rumprun-bake.conf files read after the standard configs, in order (--bake-conf).
+    bake_confs: tuple[str, ...] = ()
+    # The binaries rumprun-bake will bake (--bin), for checking rc[].bin; empty: unknown.
+    binaries: tuple[str, ...] = ()
+    # Consult and fill the response cache, describe answers included (off with
+    # --no-cache: every delegate is asked and runs, and nothing is kept).
+    use_cache: bool = True
+    # Say on stderr why the response cache was not used (--verbose).
+    verbose: bool = False
+    # Which rumprun reads the runtime config at boot (--rumprun): its dialect.
+    dialect: str = DEFAULT_DIALECT
+    # A lock file the delegates and bake config must match before any configures (--locked).
+    locked: str | None = None
+    # Pin the delegates the plan uses (--lock): their code is digested only then.
+    pin: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything known before any delegate runs."""
+
+    config: configs.Config
+    registry: Registry
+    routing: Routing
+    bake: BakeConfig
+    commands: Mapping[str, tuple[str, ...]]
+
+    @property
+    def context(self) -> Context:
+        return Context(
+            bake_config=self.bake.name, platform=self.bake.platform, components=self.bake.components
+        )
+
+
+def _bake_book(paths: Sequence[str]) -> ConfBook:
+    """The standard bake configs, then each ``--bake-conf`` file (read only if given)."""
+    if not paths:
+        return standard_book()
+    from orchestrator.rumprun.bakeconf import read_books  # noqa: PLC0415
+
+    return read_books(paths)
+
+
+def prepare(options: Options) -> Prepared:
+    """Load and check every input; raise every problem found, together."""
+    config = configs.load(options.config)
+    overrides = parse_overrides(options.overrides)
+    registry = registries.discover(options.registries)
+    # Package delegates claim nothing, so they matter only when --delegate names one;
+    # scanning every installed distribution's entry points costs more than planning.
+    if any(registry.get(name) is None for name in overrides.values() if name != BUILTIN):
+        registry = registries.discover(options.registries, packages=True)
+    problems: list[BakeplanError] = []
+
+    routing: Routing | None = None
+    try:
+        routing = route(config.data, registry, overrides)
+    except BakeplanError as exc:
+        problems.append(exc)
+    # The parts other delegates own are theirs to check; the rest is rumprun's dialect.
+    # Without a routing (it failed), every claim is taken as a delegate's, so that no
+    # part is blamed on rumprun that a delegate may yet own once the routing is fixed.
+    claimed = (
+        set(routing.delegated())
+        if routing is not None
+        else {p for e in registry.entries for p in e.claims}
+        | {p for p, name in overrides.items() if name != BUILTIN}
+    )
+    try:
+        configs.check(config, skip=claimed)
+    except BakeplanError as exc:
+        problems.append(exc)
+    bake: BakeConfig | None = None
+    try:
+        bake = _bake_book(options.bake_confs).get(options.bake_config)
+    except BakeplanError as exc:
+        problems.append(exc)
+    commands: dict[str, tuple[str, ...]] = {}
+    for run in routing.runs if routing else ():
+        entry = registry.get(run.delegate)
+        if entry is None or run.delegate in commands:
+            continue
+        try:
+            commands[run.delegate] = registries.resolve_command(entry)
+        except BakeplanError as exc:
+            problems.append(exc)
+    if problems:
+        raise config.place(Problems(problems) if len(problems) > 1 else problems[0])
+    assert routing is not None and bake is not None
+    return Prepared(config, registry, routing, bake, MappingProxyType(commands))
+
+
+def make_plan(
+    options: Options,
+    on_state: Callable[[Run, str], None] | None = None,
+    prepared: Prepared | None = None,
+) -> dict[str, Any]:
+    """Run every delegate and assemble the plan."""
+    return execute(prepared or prepare(options), options, on_state)[1]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What running a plan gave: the results in routing order, the plan, and the lock of
+    the delegates and bake config it was made with."""
+
+    results: tuple[Result, ...]
+    plan: dict[str, Any]
+    lock: Lock | None  # with options.pin or options.locked
+
+
+def execute(
+    prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
+) -> tuple[tuple[Result, ...], dict[str, Any]]:
+    """Run every delegate of ``prepared``; the results in routing order and the plan."""
+    done = carry_out(prepared, options, on_state)
+    return done.results, done.plan
+
+
+def carry_out(
+    prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
+) -> Execution:
+    """Run every delegate of ``prepared`` and assemble the plan.
+
+    Every external delegate is asked ``describe`` first (all at once, cached by
+    executable digest); its ``fragment_schema`` then checks each of its fragments.
+    With ``options.locked``, what describe said must match the lock before any delegate
+    configures anything.
+    """
+    from orchestrator.core import describe, lock  # noqa: PLC0415
+    from orchestrator.core.scheduler import Scheduler, Settings  # noqa: PLC0415
+
+    entries: dict[str, Entry] = {e.name: e for e in prepared.registry.entries}
+    first_pointer: dict[str, str] = {}
+    for run in prepared.routing.runs:
+        if not run.builtin:
+            first_pointer.setdefault(run.delegate, run.pointer)
+    described = describe.describe_all(
+        [(entries[n], prepared.commands[n], p) for n, p in first_pointer.items()],
+        jobs=options.jobs,
+        timeout=options.timeout,
+        use_cache=options.use_cache,
+    )
+    pins = None
+    if options.pin or options.locked is not None:
+        try:
+            pins = lock.of(
+                prepared.bake,
+                [lock.pin(entries[n], prepared.commands[n], described[n]) for n in first_pointer],
+            )
+        except OSError as exc:
+            raise BakeplanError(f"cannot read a delegate's code to lock it: {exc}") from None
+    if options.locked is not None and pins is not None:
+        lock.refuse(options.locked, list(lock.differences(lock.read(options.locked), pins)))
+    responses = None
+    if options.use_cache:
+        from orchestrator.core import cache  # noqa: PLC0415
+
+        # Opted in by the registry entry, or by the delegate's own word that it is pure.
+        reusable = [
+            name
+            for name in first_pointer
+            if entries[name].cache or (name in described and described[name].description.pure)
+        ]
+        if reusable:
+            responses = cache.responses(reusable, note=_cache_note if options.verbose else None)
+    scheduler = Scheduler(
+        routing=prepared.routing,
+        document=prepared.config.data,
+        context=prepared.context,
+        entries=entries,
+        commands=prepared.commands,
+        settings=Settings(
+            jobs=options.jobs,
+            timeout=options.timeout,
+            keep_going=options.keep_going,
+            responses=responses,
+            log=_note if options.verbose else None,
+        ),
+        on_state=on_state,
+        check=describe.fragment_checker(prepared.config, described, prepared.routing),
+    )
+    try:
+        results = scheduler.execute()
+    except BakeplanError as error:
+        raise prepared.config.place(error) from None
+    try:
+        plan = assemble(prepared.bake, results, binaries=options.binaries, dialect=options.dialect)
+    except BakeplanError as error:
+        raise prepared.config.place(error) from None
+    return Execution(results, plan, pins)
+
+
+def _cache_note(message: str) -> None:
+    _note(f"bakeplan: response cache: {message}\n")
+
+
+def _note(text: str) -> None:
+    """A line for --verbose, on stderr."""
+    sys.stderr.write(text)
+
+
+def without(document: dict[str, Any], pointers: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``document`` without the subtrees at ``pointers``.
+
+    Removed from the last path to the first, so that no removal shifts an array index
+    another one still needs.
+    """
+    import copy  # noqa: PLC0415
+
+    result = copy.deepcopy(document)
+    for tokens in sorted((tokens_of(p) for p in pointers), key=path_order, reverse=True):
+        node: Any = result
+        for token in tokens[:-1]:
+            node = node[int(token)] if isinstance(node, list) else node[token]
+        if isinstance(node, list):
+            del node[int(tokens[-1])]
+        else:
+            del node[tokens[-1]]
+    return result
+
+
+def validate(options: Options) -> Prepared:
+    """Every check that needs no delegate: routing, schema, commands, and the gating of
+    the parts rumprun keeps against the base bake config."""
+    prepared = prepare(options)
+    residual = without(prepared.config.data, prepared.routing.delegated())
+    problems = gate(
+        residual,
+        prepared.bake,
+        prepared.bake.libs,
+        (),
+        binaries=options.binaries,
+        devices_known=not prepared.routing.delegated(),
+    )
+    # What the target rumprun cannot say is known before any delegate runs, except for
+    # what a delegate's answer may leave in the part it owns.
+    runtime = convert(residual, options.dialect, options.binaries)
+    if isinstance(runtime, list):
+        problems.extend(runtime)
+    # Fragment schemas of the describe answers already kept: no process is started.
+    from orchestrator.core import describe  # noqa: PLC0415
+
+    found, notes = describe.known_fragment_problems(
+        prepared.config,
+        prepared.routing,
+        {e.name: e for e in prepared.registry.entries},
+        prepared.commands,
+    )
+    problems.extend(found)
+    for note in notes:
+        _note(f"bakeplan: validate: {note}\n")
+    try:
+        raise_all(problems)
+    except BakeplanError as error:
+        raise prepared.config.place(error) from None
+    return prepared
+
+
+def _marked(run: Run, document: Any, routing: Routing) -> Any:
+    """The fragment ``run`` would receive, each inner run's part marked as to be filled."""
+    inner = (routing.by_pointer[p] for p in run.inner)
+    marks = {r: (True, {INNER_MARK: {"delegate": r.delegate, "pointer": r.pointer}}) for r in inner}
+    return filled(run, document, marks)
+
+
+def _run_facts(
+    run: Run, entry: Entry | None, command: Sequence[str], request: bytes, use_cache: bool
+) -> dict[str, str]:
+    """A dry run's ``replay`` (a shell line giving the delegate exactly this request;
+    empty when inner answers complete it) and ``cache`` (``scheduler.cache_state``)."""
+    if run.builtin or entry is None or not command:
+        return {"replay": "", "cache": ""}
+    from orchestrator.core import protocol, runner, scheduler  # noqa: PLC0415
+
+    known = None if run.inner else request
+    env = runner.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
+    return {
+        "replay": scheduler.replay_command(entry, command, run.pointer, request) if known else "",
+        "cache": scheduler.cache_state(entry, command, known, env, use=use_cache),
+    }
+
+
+def dry_run(options: Options) -> dict[str, Any]:
+    """What ``plan`` would do, without starting any delegate, as plain data.
+
+    The same content feeds the rich preview, the plain text and ``--dry-run --json``.
+    Where an inner delegate's answer will fill part of an outer request, that part is
+    ``{"$inner": {"delegate": ..., "pointer": ...}}``.
+    """
+    import hashlib  # noqa: PLC0415
+    import shlex  # noqa: PLC0415
+
+    from orchestrator.core.protocol import Request  # noqa: PLC0415
+    from orchestrator.rumprun import layer  # noqa: PLC0415
+
+    prepared = prepare(options)
+    routing = prepared.routing
+    runs = []
+    for wave, group in enumerate(routing.waves()):
+        for run in group:
+            fragment = _marked(run, prepared.config.data, routing)
+            request = Request(
+                delegate=run.delegate,
+                pointer=run.pointer,
+                fragment=fragment,
+                context=prepared.context,
+            )
+            command = prepared.commands.get(run.delegate, ())
+            entry = prepared.registry.get(run.delegate)
+            runs.append(
+                {
+                    "delegate": run.delegate,
+                    "pointer": run.pointer,
+                    "wave": wave,
+                    "builtin": run.builtin,
+                    "command": list(command),
+                    "shell": shlex.join(command) if command else "",
+                    "registry": entry.source if entry else "",
+                    "timeout": entry.timeout if entry else None,
+                    "inner": list(run.inner),
+                    "request": request.as_json(),
+                    # Only a request with no inner part is known to the byte before running.
+                    "request_sha256": None
+                    if run.inner
+                    else hashlib.sha256(request.encode()).hexdigest(),
+                    **_run_facts(run, entry, command, request.encode(), options.use_cache),
+                }
+            )
+    residual = without(prepared.config.data, routing.delegated())
+    linked = set(prepared.bake.components)
+    rules = [
+        {
+            "pointer": need.pointer,
+            "why": need.why,
+            "needs": list(need.any_of) if need.any_of else [f"platform {need.platform}"],
+            "met": bool(linked.intersection(need.any_of))
+            if need.any_of
+            else need.platform == prepared.bake.platform,
+        }
+        for need in layer.requirements(residual)
+    ]
+    runtime = convert(residual, options.dialect, options.binaries)
+    return {
+        "dry_run": True,
+        "config": prepared.config.source,
+        "document": prepared.config.data,
+        "owners": [{"pointer": r.pointer, "delegate": r.delegate} for r in routing.runs],
+        "absent": [{"pointer": p, "delegate": d} for p, d in routing.absent],
+        "runs": runs,
+        "bake": {
+            "config": prepared.bake.name,
+            "platform": prepared.bake.platform,
+            "description": prepared.bake.description,
+            "libs": list(prepared.bake.libs),
+            "rules": rules,
+        },
+        # Which rumprun reads the runtime config, and what of the parts it keeps it
+        # cannot say (before any delegate has answered).
+        "runtime": {
+            "dialect": options.dialect,
+            "refused": [
+                {"pointer": p.pointer or "", "message": p.message}
+                for p in (runtime if isinstance(runtime, list) else ())
+            ],
+        },
+    }
+
+
+def lock_check(
+    locked: Lock,
+    *,
+    registry_files: Sequence[str] = (),
+    bake_confs: Sequence[str] = (),
+    timeout: float | None = None,
+) -> list[str]:
+    """How what is installed now differs from ``locked``: each locked delegate found in
+    the registries, its code digested and asked ``describe`` (answers kept by content
+    digest are reused), and the locked bake config read again."""
+    from orchestrator.core import describe, lock  # noqa: PLC0415
+
+    registry = registries.discover(registry_files, packages=True)
+    found: list[str] = []
+    wanted: list[tuple[Entry, tuple[str, ...], str]] = []
+    for pinned in locked.pins:
+        entry = registry.get(pinned.name)
+        if entry is None:
+            found.append(f"delegate {pinned.name} is locked but no registry names it")
+            continue
+        try:
+            wanted.append((entry, registries.resolve_command(entry), ""))
+        except BakeplanError as error:
+            found.append(f"delegate {pinned.name}: {error.message}")
+    described = describe.describe_all(wanted, jobs=default_jobs(), timeout=timeout)
+    try:
+        pins = [lock.pin(entry, argv, described[entry.name]) for entry, argv, _ in wanted]
+    except OSError as exc:
+        raise BakeplanError(f"cannot read a delegate's code to compare it: {exc}") from None
+    try:
+        bake = _bake_book(bake_confs).get(locked.bake_config)
+    except BakeplanError as error:
+        found.append(f"bake config {locked.bake_config}: {error.message}")
+        bake = BakeConfig(locked.bake_config, "", "", locked.libs)
+    now = lock.of(bake, pins)
+    found.extend(lock.differences(locked, now, only=[entry.name for entry, _, _ in wanted]))
+    return found

@@ -1,0 +1,1 @@
+"""The plan rendered for the programs that consume it, and drawn as a graph."""

@@ -1,0 +1,1 @@
+"""Plans read back and questioned: ``bakeplan why``, ``bakeplan diff`` and lock checks."""

@@ -1,0 +1,1 @@
+"""rumprun's own knowledge: its config dialects, what it reads at boot, rumprun-bake."""

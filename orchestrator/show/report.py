@@ -1,0 +1,48 @@
+"""What a person reads on stderr: errors and warnings.
+
+In a terminal they are rendered with rich (imported only then, and only when there is
+something to say); anywhere else, plain text with no escape codes, one problem per
+block, so logs and pipes stay readable and greppable.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from orchestrator.errors import BakeplanError, Problems, pointer_text
+
+
+def _problems(error: BakeplanError) -> tuple[BakeplanError, ...]:
+    return error.problems if isinstance(error, Problems) else (error,)
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether a person is looking: ``stream`` is a terminal (not closed, not a pipe)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def show_error(error: BakeplanError, stream: TextIO | None = None) -> None:
+    """Every problem in ``error``, rich in a terminal, plain elsewhere."""
+    stream = stream or sys.stderr
+    problems = _problems(error)
+    if not is_terminal(stream):
+        stream.write("\n".join(p.render_plain() for p in problems) + "\n")
+        stream.flush()
+        return
+    from orchestrator.show import preview  # noqa: PLC0415  (rich only for a person at a terminal)
+
+    preview.render_error(error, preview.console_for(stream))
+
+
+def show_warnings(warnings: Iterable[dict[str, str]], stream: TextIO | None = None) -> None:
+    """The plan's warnings, one line each."""
+    stream = stream or sys.stderr
+    for warning in warnings:
+        where = pointer_text(warning.get("pointer", ""))
+        stream.write(f"bakeplan: warning: {warning['by']} at {where}: {warning['message']}\n")
+    stream.flush()

@@ -1,0 +1,1 @@
+"""The delegate tooling of ``bakeplan delegates``: managing entries and checking delegates."""
