@@ -38,9 +38,9 @@ def pointer_text(pointer: str) -> str:
 class BakeplanError(Exception):
     """A failure bakeplan can explain: what failed, where, and what would fix it.
 
-    ``where`` is the place a person looks first: ``file:line:col``, a JSON pointer, or
-    both (``config.json:4:7 at /net``).  ``detail`` holds further lines (an expected
-    value, the tail of a delegate's stderr); ``hint`` says what to do.
+    The fields say where a person looks first (``file``, ``line``, ``col``, ``pointer``),
+    further lines (``detail``: an expected value, a context excerpt) and what to do
+    (``hint``).  Only ``orchestrator.show`` turns them into text.
     """
 
     exit_code: ClassVar[int] = INVALID_INPUT
@@ -66,36 +66,16 @@ class BakeplanError(Exception):
         self.detail = tuple(detail)
         self.hint = hint
 
-    @property
-    def where(self) -> str:
-        """The location as one string, or ``""`` when the error has none."""
-        parts: list[str] = []
-        if self.file is not None:
-            pos = self.file
-            if self.line is not None:
-                pos += f":{self.line}"
-                if self.col is not None:
-                    pos += f":{self.col}"
-            parts.append(pos)
-        if self.pointer is not None:
-            parts.append(f"at {pointer_text(self.pointer)}")
-        return " ".join(parts)
+    def located(self, file: str, line: int | None, col: int | None) -> BakeplanError:
+        """A copy of this error placed at ``file:line:col``; the raised one is left as it was."""
+        import copy  # noqa: PLC0415  (only on the error path)
 
-    def headline(self) -> str:
-        """``where: message`` as one line."""
-        where = self.where
-        return f"{where}: {self.message}" if where else self.message
-
-    def render_plain(self) -> str:
-        """The whole error as plain text, for logs, pipes and tests."""
-        lines = [f"bakeplan: {self.kind}: {self.headline()}"]
-        lines.extend(f"  {line}" for line in self.detail)
-        if self.hint:
-            lines.append(f"  hint: {self.hint}")
-        return "\n".join(lines)
+        placed = copy.copy(self)
+        placed.file, placed.line, placed.col = file, line, col
+        return placed
 
     def __str__(self) -> str:
-        return self.headline()
+        return self.message
 
 
 class UsageError(BakeplanError):
@@ -141,27 +121,11 @@ class DelegateError(BakeplanError):
         detail: Sequence[str] = (),
         hint: str | None = None,
     ) -> None:
-        lines = list(detail)
-        if command:
-            import shlex  # noqa: PLC0415  (only on this error path)
-
-            lines.append(f"command: {shlex.join(command)}")
-        if status:
-            lines.append(f"status: {status}")
-        if stderr_tail:
-            lines.append("stderr (last lines):")
-            lines.extend(f"  | {line}" for line in stderr_tail.splitlines())
-        super().__init__(message, pointer=pointer, detail=lines, hint=hint)
+        super().__init__(message, pointer=pointer, detail=detail, hint=hint)
         self.delegate = delegate
         self.command = tuple(command)
         self.status = status
         self.stderr_tail = stderr_tail
-
-    def headline(self) -> str:
-        where = f"delegate {self.delegate!r}"
-        if self.pointer is not None:
-            where += f" at {pointer_text(self.pointer)}"
-        return f"{where}: {self.message}"
 
 
 class Interrupted(BakeplanError):
@@ -186,9 +150,6 @@ class Problems(BakeplanError):
         if not self.problems:
             raise ValueError("Problems needs at least one problem")
         super().__init__(f"{len(self.problems)} problems found")
-
-    def render_plain(self) -> str:
-        return "\n".join(p.render_plain() for p in self.problems)
 
 
 class Trouble(Problems):

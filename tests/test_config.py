@@ -22,6 +22,7 @@ from orchestrator.core.config import check, load, validate_dialect
 from orchestrator.core.jsontext import JsonTextError
 from orchestrator.errors import InputError, LegacyDialectError, Problems
 from orchestrator.schemas import explainer
+from orchestrator.show import messages
 
 RUMPRUN = CONFORMANCE / "rumprun"
 PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
@@ -131,7 +132,7 @@ def test_stdin_errors_name_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"a": 1,}')))
     with pytest.raises(JsonTextError) as caught:
         load("-")
-    assert caught.value.where == "<stdin>:1:8"
+    assert messages.where(caught.value) == "<stdin>:1:8"
 
 
 def test_a_missing_file_names_the_file_and_the_reason(tmp_path: Path) -> None:
@@ -868,7 +869,7 @@ def test_check_raises_one_violation_as_itself(tmp_path: Path) -> None:
     config = load(write(tmp_path, '{"env": {"A": 1}}'))
     with pytest.raises(InputError) as caught:
         check(config)
-    assert caught.value.render_plain().splitlines() == [
+    assert messages.plain(caught.value).splitlines() == [
         f"bakeplan: invalid input: {config.source}:1:15 at /env/A: "
         "must be a string, not an integer",
         "  value: 1",

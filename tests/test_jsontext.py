@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from orchestrator import errors
 from orchestrator.core import jsontext
 from orchestrator.core.jsontext import JsonTextError, locate, parse
+from orchestrator.show import messages
 
 # The autouse isolated_env fixture is function-scoped; it holds nothing these
 # properties depend on, so running it once per test rather than per example is fine.
@@ -145,7 +146,7 @@ def test_refusals_say_what_and_where(text: str, line: int, col: int, message: st
 
 def test_the_error_shows_the_line_and_a_caret() -> None:
     error = refused('{\n  "a": tru\n}')
-    assert error.render_plain().splitlines() == [
+    assert messages.plain(error).splitlines() == [
         "bakeplan: invalid input: t.json:2:8: expected a value, found 'tru'",
         '  |   "a": tru',
         "  |        ^",

@@ -18,6 +18,7 @@ from orchestrator.core import registry
 from orchestrator.core.jsontext import JsonTextError
 from orchestrator.core.registry import Entry, Registry, discover, load_file, resolve_command
 from orchestrator.errors import InputError, Problems, exit_code_of
+from orchestrator.show import messages
 
 
 def entry(name: str, *command: str, claims: tuple[str, ...] = ("/net",)) -> dict[str, Any]:
@@ -248,7 +249,7 @@ def test_schema_violation_is_located(
     assert error.message == message
     assert (error.file, error.pointer) == (str(path), pointer)
     assert (error.line, error.col) == position(path, needle)
-    assert error.headline() == f"{path}:{error.line}:{error.col} at {pointer}: {message}"
+    assert messages.headline(error) == f"{path}:{error.line}:{error.col} at {pointer}: {message}"
     assert exit_code_of(error) == 2
 
 

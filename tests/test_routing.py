@@ -19,6 +19,7 @@ from orchestrator.core.routing import (
     within,
 )
 from orchestrator.errors import ConflictError, InputError, Problems, UsageError, exit_code_of
+from orchestrator.show import messages
 
 
 def registry(*claims: tuple[str, tuple[str, ...]]) -> Registry:
@@ -182,7 +183,7 @@ def test_routing_partitions_the_config(config: dict[str, Any], data: st.DataObje
 def test_a_huge_unknown_key_is_shortened_in_the_message() -> None:
     with pytest.raises(InputError) as caught:
         route({"x" * 100_000: 1}, registry())
-    assert len(caught.value.render_plain()) < 400
+    assert len(messages.plain(caught.value)) < 400
     assert "(100000 characters)" in caught.value.message
 
 

@@ -114,20 +114,17 @@ class Config:
         )
 
     def place(self, error: BakeplanError) -> BakeplanError:
-        """Give ``error`` (and each problem inside it) this file's line:col for its pointer.
+        """``error`` (and each problem inside it) at this file's line:col for its pointer,
+        as a new error; the one given is left as it was raised.
 
         Routing and gating speak in pointers; a person looks for a line in the file.
         Errors that already name a file, or a delegate, keep their own place.
         """
-        for problem in error.problems if isinstance(error, Problems) else (error,):
-            if (
-                problem.pointer is not None
-                and problem.file is None
-                and not isinstance(problem, DelegateError)
-            ):
-                problem.file = self.source
-                problem.line, problem.col = self._nearest_position(problem.pointer)
-        return error
+        if isinstance(error, Problems):
+            return type(error)(self.place(problem) for problem in error.problems)
+        if error.pointer is None or error.file is not None or isinstance(error, DelegateError):
+            return error
+        return error.located(self.source, *self._nearest_position(error.pointer))
 
     def _nearest_position(self, pointer: str) -> tuple[int | None, int | None]:
         current = pointer

@@ -156,7 +156,9 @@ def decode(raw: bytes) -> Any:
     try:
         return jsontext.parse(raw, source="stdout")
     except jsontext.JsonTextError as exc:
-        raise ProtocolViolation(f"stdout is not one strict JSON value: {exc.headline()}") from None
+        raise ProtocolViolation(
+            f"stdout is not one strict JSON value: {exc.file}:{exc.line}:{exc.col}: {exc.message}"
+        ) from None
 
 
 def _check(document: Any, section: Literal["configure", "describe", "failure"]) -> None:

@@ -27,7 +27,8 @@ from rich.text import Text
 from rich.tree import Tree
 
 from orchestrator.core.routing import Run, pointer_of
-from orchestrator.errors import BakeplanError, DelegateError, Problems, pointer_text
+from orchestrator.errors import BakeplanError, DelegateError, pointer_text
+from orchestrator.show import messages
 
 BUILTIN_STYLE = "cyan"
 # Delegates other than rumprun get these in order of appearance; the label always names
@@ -441,12 +442,7 @@ def _delegate_panel(error: DelegateError) -> Panel:
     if error.status:
         grid.add_row("status", Text(error.status, style="bold red"))
     parts: list[RenderableType] = [Text(error.message, style="bold"), grid]
-    others = [
-        line
-        for line in error.detail
-        if not line.startswith(("command:", "status:", "stderr", "  |"))
-    ]
-    parts.extend(_detail(others))
+    parts.extend(_detail(error.detail))
     if error.stderr_tail:
         parts.append(Text("stderr (last lines)", style="bold"))
         parts.append(Text(error.stderr_tail, style="dim"))
@@ -463,13 +459,12 @@ def _delegate_panel(error: DelegateError) -> Panel:
 
 def render_error(error: BakeplanError, console: Console) -> None:
     """Every problem in ``error``: a panel for a delegate, a located message otherwise."""
-    problems = error.problems if isinstance(error, Problems) else (error,)
-    for problem in problems:
+    for problem in messages.problems_of(error):
         if isinstance(problem, DelegateError):
             console.print(_delegate_panel(problem))
             continue
         console.print(
-            Text.assemble((f"{problem.kind}: ", "bold red"), (problem.headline(), "bold"))
+            Text.assemble((f"{problem.kind}: ", "bold red"), (messages.headline(problem), "bold"))
         )
         for line in _detail(problem.detail):
             console.print(line)

@@ -11,11 +11,8 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from orchestrator.errors import BakeplanError, Problems, pointer_text
-
-
-def _problems(error: BakeplanError) -> tuple[BakeplanError, ...]:
-    return error.problems if isinstance(error, Problems) else (error,)
+from orchestrator.errors import BakeplanError, pointer_text
+from orchestrator.show.messages import plain
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -29,9 +26,8 @@ def is_terminal(stream: TextIO) -> bool:
 def show_error(error: BakeplanError, stream: TextIO | None = None) -> None:
     """Every problem in ``error``, rich in a terminal, plain elsewhere."""
     stream = stream or sys.stderr
-    problems = _problems(error)
     if not is_terminal(stream):
-        stream.write("\n".join(p.render_plain() for p in problems) + "\n")
+        stream.write(plain(error) + "\n")
         stream.flush()
         return
     from orchestrator.show import preview  # noqa: PLC0415  (rich only for a person at a terminal)
