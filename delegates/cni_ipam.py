@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core.protocol import Request
-from orchestrator.core.routing import tokens_of
+from orchestrator.pointers import tokens_of
 from orchestrator.sdk import Delegate, Refusal, serve
 
 NAME = "cni-ipam"

@@ -16,7 +16,7 @@ family, DNS search suffixes) is refused with a pointer.
 
 from __future__ import annotations
 
-from orchestrator.core.wire import pointer_of
+from orchestrator.pointers import pointer_of
 from orchestrator.schemas import files
 from orchestrator.sdk import Delegate, Refusal, serve
 

@@ -25,8 +25,8 @@ from orchestrator.errors import (
     Interrupted,
     UsageError,
     exit_code_of,
-    pointer_text,
 )
+from orchestrator.pointers import pointer_text
 
 if TYPE_CHECKING:
     from typing import TypeAlias

@@ -21,18 +21,6 @@ CONFLICT = 3
 INTERRUPTED = 130
 TERMINATED = 143
 INTERNAL = 70  # EX_SOFTWARE: a bug of bakeplan's own, never an input's or a delegate's
-POINTER_SHOWN = 120
-
-
-def pointer_text(pointer: str) -> str:
-    """A pointer as a person reads it: ``""`` is the whole config, which ``/`` is not
-    (``/`` points at the key that is the empty string); a hostile megabyte-long pointer
-    is shortened, so that no message can be made huge by a config."""
-    if not pointer:
-        return "(the whole config)"
-    if len(pointer) > POINTER_SHOWN:
-        return f"{pointer[: POINTER_SHOWN - 20]}… ({len(pointer)} characters)"
-    return pointer
 
 
 class BakeplanError(Exception):

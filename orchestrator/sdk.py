@@ -173,7 +173,7 @@ def _check_fragment(delegate: Delegate, request: Request) -> None:
         delegate.fragment_schema, request.fragment
     ):
         return
-    from orchestrator.errors import pointer_text  # noqa: PLC0415
+    from orchestrator.pointers import pointer_text  # noqa: PLC0415
     from orchestrator.schemas import explainer  # noqa: PLC0415  (lazy: only to say what is wrong)
 
     violations = explainer.violations_of(

@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.core.registry import claim_problem, user_registry_path
-from orchestrator.core.routing import RUMPRUN_KEYS, pointer_of
+from orchestrator.core.routing import RUMPRUN_KEYS
+from orchestrator.pointers import pointer_of
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
 MIRAGE = str(Path(sys.executable).parent / "mirage-net-config")

@@ -8,9 +8,10 @@ import pytest
 from orchestrator.core import plan
 from orchestrator.core.protocol import Answer
 from orchestrator.core.registry import BUILTIN
-from orchestrator.core.routing import Run, tokens_of
+from orchestrator.core.routing import Run
 from orchestrator.core.scheduler import Result
 from orchestrator.errors import ConflictError, exit_code_of
+from orchestrator.pointers import tokens_of
 from orchestrator.rumprun.bake import BakeConfig, standard_book
 
 HW = standard_book().get("hw_virtio")

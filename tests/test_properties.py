@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from orchestrator.core import pipeline
 from orchestrator.core.plan import dumps
-from orchestrator.core.routing import pointer_of
+from orchestrator.pointers import pointer_of
 from orchestrator.schemas import explainer
 
 names = st.text(alphabet="abcXYZ_019/~ .", min_size=1, max_size=6)

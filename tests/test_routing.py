@@ -10,15 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.core.registry import Entry, Registry
-from orchestrator.core.routing import (
-    Routing,
-    parse_overrides,
-    pointer_of,
-    route,
-    tokens_of,
-    within,
-)
+from orchestrator.core.routing import Routing, parse_overrides, route
 from orchestrator.errors import ConflictError, InputError, Problems, UsageError, exit_code_of
+from orchestrator.pointers import pointer_of, tokens_of, within
 from orchestrator.show import messages
 
 

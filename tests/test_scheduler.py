@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from orchestrator.core import plan, protocol
 from orchestrator.core.protocol import Answer, Context, Device, Warning
 from orchestrator.core.registry import Entry, Registry
-from orchestrator.core.routing import Routing, Run, route, tokens_of
+from orchestrator.core.routing import Routing, Run, route
 from orchestrator.core.scheduler import Result, Scheduler, Settings, fragment_for
 from orchestrator.errors import ConflictError, DelegateError, Problems, exit_code_of
+from orchestrator.pointers import tokens_of
 from orchestrator.rumprun.bake import BakeConfig, standard_book
 from orchestrator.rumprun.runtime import text as runtime_text
 from orchestrator.schemas import explainer

@@ -29,8 +29,9 @@ from orchestrator.core.config import Config
 from orchestrator.core.mapper import thread_map
 from orchestrator.core.protocol import PROTOCOL, Description
 from orchestrator.core.registry import Entry
-from orchestrator.core.routing import Routing, Run, tokens_of, within
+from orchestrator.core.routing import Routing, Run
 from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_all
+from orchestrator.pointers import tokens_of, within
 
 if TYPE_CHECKING:
     from orchestrator.core.cache import Responses
@@ -393,7 +394,7 @@ def known_fragment_problems(
     may be what the schema wants.  What is reported is in the config as written, at its
     file:line:col, exactly as ``plan`` reports it.
     """
-    from orchestrator.core.routing import value_at  # noqa: PLC0415
+    from orchestrator.pointers import value_at  # noqa: PLC0415
 
     problems: list[BakeplanError] = []
     notes: list[str] = []

@@ -20,16 +20,9 @@ from orchestrator.core import registry as registries
 from orchestrator.core.plan import assemble, gate
 from orchestrator.core.protocol import Context
 from orchestrator.core.registry import BUILTIN, Entry, Registry
-from orchestrator.core.routing import (
-    Routing,
-    Run,
-    filled,
-    parse_overrides,
-    path_order,
-    route,
-    tokens_of,
-)
+from orchestrator.core.routing import Routing, Run, filled, parse_overrides, route
 from orchestrator.errors import BakeplanError, Problems, raise_all
+from orchestrator.pointers import order, tokens_of
 from orchestrator.rumprun.bake import DEFAULT_CONFIG, BakeConfig, ConfBook, standard_book
 from orchestrator.rumprun.runtime import DEFAULT_DIALECT, convert
 
@@ -268,7 +261,7 @@ def without(document: dict[str, Any], pointers: Sequence[str]) -> dict[str, Any]
     import copy  # noqa: PLC0415
 
     result = copy.deepcopy(document)
-    for tokens in sorted((tokens_of(p) for p in pointers), key=path_order, reverse=True):
+    for tokens in sorted((tokens_of(p) for p in pointers), key=order, reverse=True):
         node: Any = result
         for token in tokens[:-1]:
             node = node[int(token)] if isinstance(node, list) else node[token]

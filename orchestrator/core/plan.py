@@ -14,8 +14,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core.routing import RUMPRUN_KEYS, pointer_of
-from orchestrator.errors import BakeplanError, ConflictError, pointer_text, raise_all
+from orchestrator.core.routing import RUMPRUN_KEYS
+from orchestrator.errors import BakeplanError, ConflictError, raise_all
+from orchestrator.pointers import pointer_of, pointer_text
 from orchestrator.rumprun import layer
 from orchestrator.rumprun import runtime as runtimes
 from orchestrator.rumprun.bake import BakeConfig, Directive, apply_directives, component_of, flag_of

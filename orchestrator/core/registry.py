@@ -128,7 +128,8 @@ def claim_problem(pointer: str) -> str | None:
     typo: the config's part stays rumprun's, silently.  A legacy key (``/cmdline``) is in
     no config bakeplan accepts.
     """
-    from orchestrator.core.routing import RUMPRUN_KEYS, pointer_of, tokens_of  # noqa: PLC0415
+    from orchestrator.core.routing import RUMPRUN_KEYS  # noqa: PLC0415
+    from orchestrator.pointers import pointer_of, tokens_of  # noqa: PLC0415
 
     try:
         tokens = tokens_of(pointer)

@@ -12,94 +12,16 @@ not contain one another are independent (the scheduler runs them side by side).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import jsonpointer
-
-from orchestrator.core import wire
 from orchestrator.core.registry import BUILTIN, Registry
 from orchestrator.errors import BakeplanError, ConflictError, InputError, UsageError, raise_all
-
-# The RFC 6901 pointer of reference tokens: defined in wire, which a delegate imports
-# alone, and offered here beside the rest of the pointer handling.
-pointer_of = wire.pointer_of
+from orchestrator.pointers import is_present, order, pointer_of, tokens_of, value_at, within
 
 RUMPRUN_KEYS = ("rc", "env", "blk", "mount", "net", "netbsd")
-
-_MISSING = object()
-
-
-def tokens_of(pointer: str) -> tuple[str, ...]:
-    """The unescaped reference tokens of an RFC 6901 pointer (``/mount/~1data`` -> mount, /data)."""
-    try:
-        return tuple(jsonpointer.JsonPointer(pointer).parts)
-    except jsonpointer.JsonPointerException as exc:
-        raise UsageError(f"{pointer!r} is not a JSON pointer: {exc}") from None
-
-
-def strings(value: Any, tokens: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
-    """Every string in a JSON value, object keys included, with the pointer of its place
-    (a key's pointer is that of its member)."""
-    if isinstance(value, str):
-        yield pointer_of(tokens), value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield pointer_of((*tokens, key)), key
-            yield from strings(item, (*tokens, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from strings(item, (*tokens, str(index)))
-
-
-def is_index(token: str) -> bool:
-    """A reference token that can index an array: ASCII digits only ("²" is a digit to
-    ``str.isdigit`` but not to ``int`` or to RFC 6901)."""
-    return token.isascii() and token.isdigit()
-
-
-def resolve(document: Any, tokens: Sequence[str]) -> Any:
-    """The value at ``tokens``, or ``_MISSING``; array tokens must be canonical indexes."""
-    node = document
-    for token in tokens:
-        if isinstance(node, dict):
-            if token not in node:
-                return _MISSING
-            node = node[token]
-        elif isinstance(node, list):
-            if not is_index(token) or (token != "0" and token.startswith("0")):  # noqa: S105
-                return _MISSING
-            index = int(token)
-            if index >= len(node):
-                return _MISSING
-            node = node[index]
-        else:
-            return _MISSING
-    return node
-
-
-def is_present(document: Any, pointer: str) -> bool:
-    return resolve(document, tokens_of(pointer)) is not _MISSING
-
-
-def value_at(document: Any, tokens: Sequence[str]) -> Any:
-    """The value at ``tokens``, which the caller knows to be present."""
-    value = resolve(document, tokens)
-    if value is _MISSING:
-        raise KeyError(pointer_of(tokens))
-    return value
-
-
-def path_order(tokens: Sequence[str]) -> list[tuple[int, int | str]]:
-    """A sort key for paths that orders array indexes as numbers (2 before 10)."""
-    return [(0, int(t)) if is_index(t) else (1, t) for t in tokens]
-
-
-def within(inner: Sequence[str], outer: Sequence[str]) -> bool:
-    """True when ``inner`` is at or below ``outer``."""
-    return len(inner) >= len(outer) and tuple(inner[: len(outer)]) == tuple(outer)
 
 
 @dataclass(frozen=True)
@@ -128,7 +50,7 @@ def filled(run: Run, document: Any, inner: Mapping[Run, tuple[bool, Any]]) -> An
 
     fragment = copy.deepcopy(value_at(document, run.tokens))
     depth = len(run.tokens)
-    for part in sorted(inner, key=lambda r: path_order(r.tokens[depth:]), reverse=True):
+    for part in sorted(inner, key=lambda r: order(r.tokens[depth:]), reverse=True):
         keep, value = inner[part]
         rel = part.tokens[depth:]
         parent = value_at(fragment, rel[:-1])

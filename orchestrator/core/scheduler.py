@@ -25,8 +25,9 @@ from orchestrator.core import protocol, runner
 from orchestrator.core.mapper import Workers
 from orchestrator.core.protocol import Answer, Context, ErrorObject, Request, Warning
 from orchestrator.core.registry import Entry
-from orchestrator.core.routing import Routing, Run, filled, tokens_of, within
-from orchestrator.errors import BakeplanError, DelegateError, Interrupted, pointer_text, raise_all
+from orchestrator.core.routing import Routing, Run, filled
+from orchestrator.errors import BakeplanError, DelegateError, Interrupted, raise_all
+from orchestrator.pointers import pointer_text, tokens_of, within
 from orchestrator.rumprun import layer
 
 if TYPE_CHECKING:  # imported by the pipeline only when a delegate's answers may be reused

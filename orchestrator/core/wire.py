@@ -18,7 +18,6 @@ import re
 # and type checkers read any constant of this name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from typing import Any, NoReturn
 
 PROTOCOL = "bakeplan/1"
@@ -117,11 +116,6 @@ def encode(document: Any) -> bytes:
     """Compact, strict (no NaN) UTF-8 JSON followed by a newline."""
     text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return (text + "\n").encode("utf-8")
-
-
-def pointer_of(tokens: Iterable[str]) -> str:
-    """The RFC 6901 pointer of reference tokens, escaping ``~`` and ``/``."""
-    return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
 
 
 class NotPlain(ValueError):

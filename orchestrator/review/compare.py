@@ -14,8 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.core.routing import pointer_of
-from orchestrator.errors import pointer_text
+from orchestrator.pointers import pointer_of, pointer_text
 from orchestrator.review import explain
 
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.core.routing import tokens_of
-from orchestrator.errors import UsageError, pointer_text
+from orchestrator.errors import UsageError
+from orchestrator.pointers import pointer_text, tokens_of
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from typing import Any
 
 from orchestrator.core import config as dialect
 from orchestrator.core.protocol import Answer, Context, Device
-from orchestrator.core.routing import RUMPRUN_KEYS, pointer_of
+from orchestrator.core.routing import RUMPRUN_KEYS
+from orchestrator.pointers import pointer_of
 
 NAME = "rumprun"
 VERSION = "1"

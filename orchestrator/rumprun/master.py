@@ -36,8 +36,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.core.routing import pointer_of, strings
 from orchestrator.errors import BakeplanError, ConflictError, raise_all
+from orchestrator.pointers import pointer_of, strings
 from orchestrator.rumprun.layer import baked_name, parents_first, under
 
 KEYS = ("cmdline", "rc_TESTING", "env", "hostname", "blk", "net")

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.core.routing import pointer_of
 from orchestrator.errors import BakeplanError, Problems
+from orchestrator.pointers import pointer_of
 
 DIALECTS = ("master", "spec")
 DEFAULT_DIALECT = "master"

@@ -23,8 +23,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from orchestrator.core.routing import pointer_of, strings
 from orchestrator.errors import BakeplanError, ConflictError
+from orchestrator.pointers import pointer_of, strings
 from orchestrator.rumprun.layer import baked_name, parents_first, under
 
 HINT = "--rumprun master plans for released rumprun, whose parser reads it"

@@ -39,8 +39,8 @@ from typing import Any
 
 from orchestrator.core import config as dialect
 from orchestrator.core.jsontext import DEFAULT_MAX_DEPTH
-from orchestrator.core.routing import pointer_of
 from orchestrator.errors import InputError, raise_all
+from orchestrator.pointers import pointer_of
 from orchestrator.rumprun import master
 
 _SPEC_ONLY_KEYS = ("rc", "mount", "netbsd")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from jsonpointer import escape
 
 from orchestrator.core import jsontext
+from orchestrator.pointers import pointer_order
 from orchestrator.schemas import checker, ecma
 
 if TYPE_CHECKING:
@@ -292,19 +293,11 @@ def _collect(
 def finish(found: Iterable[Violation], *, skip: Collection[str] = ()) -> list[Violation]:
     """Violations without those under ``skip`` and without repeats, sorted by pointer."""
     kept = {(v.pointer, v.message): v for v in found if not _skipped(v.pointer, skip)}
-    return sorted(kept.values(), key=lambda v: (_pointer_key(v.pointer), v.message))
+    return sorted(kept.values(), key=lambda v: (pointer_order(v.pointer), v.message))
 
 
 def _skipped(pointer: str, skip: Collection[str]) -> bool:
     return any(pointer == owned or pointer.startswith(owned + "/") for owned in skip)
-
-
-def _pointer_key(pointer: str) -> tuple[tuple[int, int, str], ...]:
-    # Array indices sort as numbers (/rc/2 before /rc/10), keys as text.
-    return tuple(
-        (0, int(token), "") if token.isascii() and token.isdigit() else (1, 0, token)
-        for token in pointer.split("/")[1:]
-    )
 
 
 # --- from jsonschema's errors to violations --------------------------------------------

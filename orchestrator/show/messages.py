@@ -6,7 +6,8 @@ in ``preview`` are the only places that turn them into text.
 
 from __future__ import annotations
 
-from orchestrator.errors import BakeplanError, DelegateError, Problems, pointer_text
+from orchestrator.errors import BakeplanError, DelegateError, Problems
+from orchestrator.pointers import pointer_text
 
 
 def problems_of(error: BakeplanError) -> tuple[BakeplanError, ...]:

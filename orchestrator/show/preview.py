@@ -26,8 +26,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from orchestrator.core.routing import Run, pointer_of
-from orchestrator.errors import BakeplanError, DelegateError, pointer_text
+from orchestrator.core.routing import Run
+from orchestrator.errors import BakeplanError, DelegateError
+from orchestrator.pointers import pointer_of, pointer_text
 from orchestrator.show import messages
 
 BUILTIN_STYLE = "cyan"

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from orchestrator.errors import BakeplanError, pointer_text
+from orchestrator.errors import BakeplanError
+from orchestrator.pointers import pointer_text
 from orchestrator.show.messages import plain
 
 

@@ -29,8 +29,8 @@ from typing import Any
 from orchestrator.core import protocol, runner
 from orchestrator.core.protocol import Context, Description, Request
 from orchestrator.core.registry import Entry
-from orchestrator.core.routing import tokens_of, within
 from orchestrator.errors import BakeplanError
+from orchestrator.pointers import tokens_of, within
 
 SENTINEL: dict[str, Any] = {"$bakeplan-check": "not a valid fragment"}
 # Values of every JSON type: the first that breaks a delegate's schema is the wrong one.
