@@ -25,13 +25,9 @@ _seconds = options.seconds_up_to(86400)
 def _add_options() -> options.Parser:
     """The options of ``add``, parsed by ``_add`` from what follows NAME."""
     parsed = options.Parser(add_help=False, prog="bakeplan delegates add")
-    parsed.add_argument(
-        "--claim", action="append", default=[], metavar="PTR", help="a pointer it configures"
-    )
+    options.repeatable(parsed, "--claim", metavar="PTR", text="a pointer it configures")
     parsed.add_argument("--timeout", type=_seconds, metavar="S", help="its time limit (default 30)")
-    parsed.add_argument(
-        "--env", action="append", default=[], metavar="VAR", help="a variable passed through"
-    )
+    options.repeatable(parsed, "--env", metavar="VAR", text="a variable passed through")
     parsed.add_argument(
         "--cache", action="store_true", help="its answers may be reused for identical requests"
     )
@@ -41,12 +37,11 @@ def _add_options() -> options.Parser:
         help="a Python delegate written on orchestrator.sdk, run with bakeplan's own Python "
         "(ATTRIBUTE default: DELEGATE), instead of -- COMMAND",
     )
-    parsed.add_argument(
+    options.repeatable(
+        parsed,
         "--input",
-        action="append",
-        default=[],
         metavar="GLOB",
-        help="a file (or glob) its answers depend on: its bytes enter the cache keys",
+        text="a file (or glob) its answers depend on: its bytes enter the cache keys",
     )
     parsed.add_argument("--replace", action="store_true", help="replace an entry of the same name")
     return parsed

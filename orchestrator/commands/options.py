@@ -79,27 +79,30 @@ def seconds_up_to(most: float) -> Callable[[str], float]:
 seconds = seconds_up_to(INFINITY)
 
 
+def repeatable(parser: argparse.ArgumentParser, *flags: str, metavar: str, text: str) -> None:
+    """An option given any number of times: its values in the order given, [] for none."""
+    parser.add_argument(*flags, action="append", default=[], metavar=metavar, help=text)
+
+
 def registry_option(parser: argparse.ArgumentParser) -> None:
     """``-r/--registry FILE``, for every command that reads registries."""
-    parser.add_argument(
+    repeatable(
+        parser,
         "-r",
         "--registry",
-        action="append",
-        default=[],
         metavar="FILE",
-        help="a registry file (repeatable); default: $BAKEPLAN_REGISTRY, "
+        text="a registry file (repeatable); default: $BAKEPLAN_REGISTRY, "
         "else ./bakeplan-registry.json and the user registry",
     )
 
 
 def bake_conf_option(parser: argparse.ArgumentParser) -> None:
     """``--bake-conf FILE``, for every command that reads the bake configs."""
-    parser.add_argument(
+    repeatable(
+        parser,
         "--bake-conf",
-        action="append",
-        default=[],
         metavar="FILE",
-        help="a rumprun-bake.conf read after the standard configs (repeatable, in order)",
+        text="a rumprun-bake.conf read after the standard configs (repeatable, in order)",
     )
 
 
@@ -119,20 +122,18 @@ def planning_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="the rumprun-bake config (default: hw_virtio)",
     )
-    parser.add_argument(
+    repeatable(
+        parser,
         "--delegate",
-        action="append",
-        default=[],
         metavar="POINTER=NAME",
-        help="give POINTER to delegate NAME, settling competing claims",
+        text="give POINTER to delegate NAME, settling competing claims",
     )
     bake_conf_option(parser)
-    parser.add_argument(
+    repeatable(
+        parser,
         "--bin",
-        action="append",
-        default=[],
         metavar="NAME",
-        help="a binary rumprun-bake will bake (repeatable, in order): rc[].bin is checked "
+        text="a binary rumprun-bake will bake (repeatable, in order): rc[].bin is checked "
         "against them",
     )
     parser.add_argument(
@@ -182,12 +183,11 @@ def emit_options(parser: argparse.ArgumentParser) -> None:
         metavar="FORMAT",
         help=f"what to print: {', '.join(FORMATS)} (default: plan)",
     )
-    parser.add_argument(
+    repeatable(
+        parser,
         "--host",
-        action="append",
-        default=[],
         metavar="KEY=VALUE",
-        help="a host-only value for an emitter (kernel, config, memory, name, "
+        text="a host-only value for an emitter (kernel, config, memory, name, "
         "disk.DEV, tap.DEV, bridge.DEV); unset ones stay <host:KEY> placeholders",
     )
 
