@@ -1,72 +1,62 @@
 """``bakeplan delegates add|remove|list|show|check``: the command line of the noun.
 
-Only argparse is imported here, so ``bakeplan --version`` stays quick; each handler
-imports the module that does its job (``catalog`` for entries, ``conformance`` for the
-kit) and writes the result: the requested output on stdout, everything else on stderr.
+Only argparse and the shared options are imported here, so that building the parser
+stays quick; each handler imports the module that does its job (``tooling.entries`` for
+entries, ``tooling.kit`` for the kit) and writes the result: the requested output on
+stdout, everything else on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# The CLI's own option, so that -r reads the same everywhere; cli.py imports this
-# module only when it builds the delegates subcommands.
-from orchestrator.cli import registry_option
+from orchestrator.commands import options
+from orchestrator.errors import UsageError
 
+if TYPE_CHECKING:
+    from orchestrator.commands.options import Subparsers
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds")
-    return value
+# A registry entry's time limit: the registry schema allows at most a day.
+_seconds = options.seconds_up_to(86400)
 
 
-def _add_options(parser_class: Any) -> argparse.ArgumentParser:
-    options: argparse.ArgumentParser = parser_class(add_help=False, prog="bakeplan delegates add")
-    options.add_argument(
-        "--claim", action="append", default=[], metavar="PTR", help="a pointer it configures"
-    )
-    options.add_argument(
-        "--timeout", type=_seconds, metavar="S", help="its time limit (default 30)"
-    )
-    options.add_argument(
-        "--env", action="append", default=[], metavar="VAR", help="a variable passed through"
-    )
-    options.add_argument(
+def _add_options() -> options.Parser:
+    """The options of ``add``, parsed by ``_add`` from what follows NAME."""
+    parsed = options.Parser(add_help=False, prog="bakeplan delegates add")
+    options.repeatable(parsed, "--claim", metavar="PTR", text="a pointer it configures")
+    parsed.add_argument("--timeout", type=_seconds, metavar="S", help="its time limit (default 30)")
+    options.repeatable(parsed, "--env", metavar="VAR", text="a variable passed through")
+    parsed.add_argument(
         "--cache", action="store_true", help="its answers may be reused for identical requests"
     )
-    options.add_argument(
+    parsed.add_argument(
         "--sdk",
         metavar="FILE.py[:ATTRIBUTE]",
         help="a Python delegate written on orchestrator.sdk, run with bakeplan's own Python "
         "(ATTRIBUTE default: DELEGATE), instead of -- COMMAND",
     )
-    options.add_argument(
+    options.repeatable(
+        parsed,
         "--input",
-        action="append",
-        default=[],
         metavar="GLOB",
-        help="a file (or glob) its answers depend on: its bytes enter the cache keys",
+        text="a file (or glob) its answers depend on: its bytes enter the cache keys",
     )
-    options.add_argument("--replace", action="store_true", help="replace an entry of the same name")
-    return options
+    parsed.add_argument("--replace", action="store_true", help="replace an entry of the same name")
+    return parsed
 
 
-def register(commands: Any) -> None:
-    """Add the ``delegates`` group to the subcommands ``commands`` of the main parser."""
+def register(commands: Subparsers) -> None:
+    """Add ``delegates`` and its verbs to the subcommands ``commands``."""
     group = commands.add_parser("delegates", help="register, list, show and check delegates")
-    verbs = group.add_subparsers(dest="verb", metavar="VERB", parser_class=type(group))
+    verbs = group.add_subparsers(dest="verb", metavar="VERB", parser_class=options.Parser)
     group.set_defaults(func=_missing_verb)
 
-    options = _add_options(type(group))
+    add_options = _add_options()
     add = verbs.add_parser(
         "add",
-        parents=[options],
+        parents=[add_options],
         help="register a delegate in the user registry",
         description="Register NAME in $XDG_CONFIG_HOME/bakeplan/registry.json. Without "
         "--claim, the claims the delegate suggests in describe are taken. Without a "
@@ -77,7 +67,7 @@ def register(commands: Any) -> None:
     # trailing "*" positional with options after "--" in a sub-subcommand, so _add
     # parses this part itself with the same options.
     add.add_argument("rest", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS")
-    add.set_defaults(options=options)
+    add.set_defaults(options=add_options)
     add.set_defaults(func=_add)
 
     remove = verbs.add_parser("remove", help="remove a delegate from the user registry")
@@ -85,28 +75,26 @@ def register(commands: Any) -> None:
     remove.set_defaults(func=_remove)
 
     listing = verbs.add_parser("list", help="every delegate known, and where it comes from")
-    registry_option(listing)
+    options.registry_option(listing)
     listing.add_argument("--json", action="store_true", help="JSON for programs")
     listing.set_defaults(func=_list)
 
     show = verbs.add_parser("show", help="a delegate's entry and its describe answer")
     show.add_argument("name", metavar="NAME")
-    registry_option(show)
+    options.registry_option(show)
     show.set_defaults(func=_show)
 
     check = verbs.add_parser(
         "check", help="run a delegate through the protocol and judge each step"
     )
     check.add_argument("name", metavar="NAME")
-    registry_option(check)
+    options.registry_option(check)
     check.add_argument("--timeout", type=_seconds, metavar="S", help="override its time limit")
     check.add_argument("--json", action="store_true", help="the results as JSON")
     check.set_defaults(func=_check)
 
 
 def _missing_verb(args: argparse.Namespace) -> int:
-    from orchestrator.errors import UsageError  # noqa: PLC0415
-
     del args
     raise UsageError(
         "delegates needs a verb: add, remove, list, show or check",
@@ -146,8 +134,6 @@ def _add(args: argparse.Namespace) -> int:
     command = rest[cut + 1 :]
     if args.sdk:
         if command:
-            from orchestrator.errors import UsageError  # noqa: PLC0415
-
             raise UsageError("give --sdk FILE.py or -- COMMAND, not both")
         command = list(entries.sdk_command(args.sdk))
     path, entry = entries.add(

@@ -1,7 +1,7 @@
 """Everything a person sees, rendered with rich: the dry-run preview, live progress and
 errors.
 
-Nothing in the core imports this module; ``cli.py`` does, and only when there is
+Nothing in the core imports this module; ``orchestrator.commands`` does, and only when there is
 something to show, because importing rich costs more than the rest of start-up.  The
 same renderers serve a terminal (colour, live updates) and a pipe: a rich ``Console``
 writing to something that is not a terminal prints plain text with no escape codes, and
