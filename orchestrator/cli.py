@@ -312,6 +312,11 @@ def _options(args: argparse.Namespace) -> Options:
     )
 
 
+def _note(text: str) -> None:
+    """A note from the core (``--verbose``, what validate could not check), on stderr."""
+    sys.stderr.write(f"bakeplan: {text}\n")
+
+
 def _verbose_log(*, starts: bool = True) -> Callable[[Run, str], None]:
     """Line logs of delegate runs on stderr; ``starts=False`` (--timings) only the ends."""
     started: dict[str, float] = {}
@@ -384,11 +389,11 @@ def _with_progress(options: Options, verbose: bool, timings: bool) -> Execution:
     prepared = pipeline.prepare(options)
     if not sys.stderr.isatty():
         log = _verbose_log(starts=verbose) if verbose or timings else None
-        return pipeline.carry_out(prepared, options, on_state=log)
+        return pipeline.carry_out(prepared, options, on_state=log, note=_note)
     from orchestrator.show import preview  # noqa: PLC0415
 
     with preview.LiveProgress(prepared.routing.runs, sys.stderr) as progress:
-        return pipeline.carry_out(prepared, options, on_state=progress.on_state)
+        return pipeline.carry_out(prepared, options, on_state=progress.on_state, note=_note)
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -398,7 +403,7 @@ def _graph(args: argparse.Namespace) -> int:
 
     options = _options(args)
     prepared = pipeline.prepare(options)
-    results, plan = pipeline.execute(prepared, options)
+    results, plan = pipeline.execute(prepared, options, note=_note)
     output.emit(graph.dot(prepared, results, plan), args.output)
     return 0
 
@@ -407,7 +412,7 @@ def _validate(args: argparse.Namespace) -> int:
     from orchestrator.core import pipeline  # noqa: PLC0415
 
     options = _options(args)
-    prepared = pipeline.validate(options)
+    prepared = pipeline.validate(options, note=_note)
     runs = ", ".join(f"{r.delegate} at {pointer_text(r.pointer)}" for r in prepared.routing.runs)
     sys.stderr.write(
         f"bakeplan: {options.config}: valid for {prepared.bake.name} and rumprun "
@@ -521,7 +526,7 @@ def _plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
     def plan_config(path: str) -> dict[str, Any]:
         from orchestrator.core import pipeline  # noqa: PLC0415
 
-        return pipeline.make_plan(dataclasses.replace(_options(args), config=path))
+        return pipeline.make_plan(dataclasses.replace(_options(args), config=path), note=_note)
 
     return plan_config
 
