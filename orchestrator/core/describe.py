@@ -11,8 +11,11 @@ Answers are kept in memory for the process and in the cache's ``describe`` names
 under the same key a ``configure`` answer would have (``cache.entry_key``: the command's
 bytes, the code of a Python delegate's distribution, the entry's ``inputs``, the
 variables it is passed), for the describe request; a changed delegate has another key
-and is asked afresh.  ``use_cache=False`` (``--no-cache``) neither reads nor keeps them.  The
-built-in rumprun layer is never asked: it is part of bakeplan.
+and is asked afresh.  ``use_cache=False`` (``--no-cache``) neither reads nor keeps them.
+The built-in rumprun layer is never asked: it is part of bakeplan.
+
+Reading an answer is ``protocol.judge`` with ``read`` (the describe answer's own checks);
+this module only words a failure as the handshake's.
 """
 
 from __future__ import annotations
