@@ -20,12 +20,11 @@ from helpers_exec import process_gone, read_pid, this_process_children, wait_unt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core import plan, protocol
+from orchestrator.core import plan, protocol, scheduler
+from orchestrator.core.configure import Configure, fragment_for
 from orchestrator.core.protocol import Answer, Context, Device, Warning
 from orchestrator.core.registry import Entry, Registry
 from orchestrator.core.routing import Routing, Run, route
-from orchestrator.core import scheduler
-from orchestrator.core.configure import Configure, fragment_for
 from orchestrator.core.scheduler import Result
 from orchestrator.errors import ConflictError, DelegateError, Problems, exit_code_of
 from orchestrator.pointers import tokens_of

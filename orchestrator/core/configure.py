@@ -135,6 +135,8 @@ class Configure:
             ) from None
         answer = protocol.judge(outcome, lambda raw: protocol.parse_configure(raw, run.pointer))
         if isinstance(answer, Failure):
+            if answer.kind == "cancelled":
+                raise Cancelled
             raise _error(run, argv, answer)
         self._log_stderr(run, outcome.stderr_lines())
         if self.responses is not None and key is not None:
@@ -178,9 +180,7 @@ class Configure:
 
 
 def _error(run: Run, argv: Sequence[str], failure: Failure) -> DelegateError:
-    """The ``DelegateError`` a configure run's failure is (``Cancelled`` is raised)."""
-    if failure.kind == "cancelled":
-        raise Cancelled
+    """The ``DelegateError`` a configure run's failure is."""
     if failure.kind == "outside":
         # About the answer's content, whole and valid: how the run ended is no news.
         return DelegateError(
