@@ -317,7 +317,7 @@ def test_threads_writing_one_key_while_others_read_and_evict(tmp_path: Path) -> 
     answer = b'{"protocol":"bakeplan/1","replace":' + b'"' + b"x" * 2000 + b'"}\n'
     size = len(cache.encoded("0" * 64, answer))
     # Room for four entries: the writers of other keys keep evicting.
-    store = cache.Responses(folder=tmp_path / "responses", max_bytes=4 * size + 100)
+    store = cache.Store(folder=tmp_path / "responses", max_bytes=4 * size + 100)
     key = "a" * 64
     wrong: list[bytes] = []
     errors: list[BaseException] = []
@@ -373,7 +373,7 @@ def test_eviction_keeps_the_bound_and_evicts_the_least_recently_used(tmp_path: P
     answer = b'{"protocol":"bakeplan/1"}\n'
     keys = [f"{c}" * 64 for c in "1234"]
     size = len(cache.encoded(keys[0], answer))
-    store = cache.Responses(folder=tmp_path / "responses", max_bytes=3 * size + size // 2)
+    store = cache.Store(folder=tmp_path / "responses", max_bytes=3 * size + size // 2)
     for when, key in zip((1000, 2000, 3000), keys, strict=False):
         store.put(key, answer)
         os.utime(store.path(key), (when, when))
@@ -390,7 +390,7 @@ def test_eviction_keeps_the_bound_and_evicts_the_least_recently_used(tmp_path: P
 
 def test_the_ledger_is_put_right_when_damaged(tmp_path: Path) -> None:
     answer = b'{"protocol":"bakeplan/1"}\n'
-    store = cache.Responses(folder=tmp_path / "responses", max_bytes=10_000)
+    store = cache.Store(folder=tmp_path / "responses", max_bytes=10_000)
     store.put("1" * 64, answer)
     (store.folder / cache.LEDGER).write_text("garbage")
     store.put("2" * 64, answer)
@@ -399,7 +399,7 @@ def test_the_ledger_is_put_right_when_damaged(tmp_path: Path) -> None:
 
 
 def test_an_answer_larger_than_the_bound_is_not_kept(tmp_path: Path) -> None:
-    store = cache.Responses(folder=tmp_path / "responses", max_bytes=100)
+    store = cache.Store(folder=tmp_path / "responses", max_bytes=100)
     store.put("1" * 64, b"x" * 200)
     assert store.get("1" * 64) is None
     assert not list(store.folder.glob(f"*{cache.SUFFIX}")) if store.folder.exists() else True

@@ -378,6 +378,9 @@ def test_a_failure_and_a_success_finishing_together(
         assert "delegate 'env-fail' at /env: failed: exit status 7" in err
 
 
+SIGNAL_DEADLINE = 60.0
+
+
 def test_sigterm_with_keep_going_stops_everything(tmp_path: Path) -> None:
     # Serial runs go in the main thread, where the SIGTERM handler raises: that must stop
     # the whole plan (143), not count as one delegate failing and start the next.
@@ -404,13 +407,15 @@ def test_sigterm_with_keep_going_stops_everything(tmp_path: Path) -> None:
         env=os.environ.copy(),
     )
     try:
-        first = read_pid(marks / "env-slow")
+        # Waits on the event itself (the pid file the delegate writes once it runs), with
+        # a deadline no loaded machine reaches: the signal must come during configure.
+        first = read_pid(marks / "env-slow", timeout=SIGNAL_DEADLINE)
         process.terminate()
-        stdout, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=SIGNAL_DEADLINE)
     finally:
         process.kill()
     assert process.returncode == 143, stderr.decode()
     assert stdout == b""
     assert b"Traceback" not in stderr
-    assert wait_until(lambda: process_gone(first))
+    assert wait_until(lambda: process_gone(first), timeout=SIGNAL_DEADLINE)
     assert [p.name for p in marks.iterdir()] == ["env-slow"]

@@ -15,6 +15,10 @@ from helpers_exec import process_gone, read_pid, wait_until
 from helpers_protocol import write_delegate
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"
+# Every wait is on an event (a pid file a delegate writes once it runs, a process gone),
+# polled up to a deadline no loaded machine reaches: on a quiet one each takes
+# milliseconds, and a wait that reaches it means the behaviour broke.
+DEADLINE = 60.0
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -67,10 +71,12 @@ def test_signal_stops_every_delegate_and_writes_nothing(
         # Runs go in routing order, /env before /net; with one job only /env has started.
         running = ["env-slow"] if jobs == "1" else ["env-slow", "net-slow"]
         started = [
-            read_pid(pids / f"{name}{suffix}") for name in running for suffix in ("", ".child")
+            read_pid(pids / f"{name}{suffix}", timeout=DEADLINE)
+            for name in running
+            for suffix in ("", ".child")
         ]
         process.send_signal(signum)
-        stdout, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=DEADLINE)
     finally:
         process.kill()
     assert process.returncode == code, stderr.decode()
@@ -78,7 +84,7 @@ def test_signal_stops_every_delegate_and_writes_nothing(
     assert b"Traceback" not in stderr
     assert b"nothing written" in stderr
     assert not out.exists()
-    assert all(wait_until(lambda pid=pid: process_gone(pid)) for pid in started)
+    assert all(wait_until(lambda pid=pid: process_gone(pid), timeout=DEADLINE) for pid in started)
     assert list(scratch.iterdir()) == []
     # Nothing else written; xdg-cache holds the describe answers (cached by design).
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "xdg-cache") == [

@@ -20,11 +20,12 @@ from helpers_exec import process_gone, read_pid, this_process_children, wait_unt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core import plan, protocol
+from orchestrator.core import plan, protocol, scheduler
+from orchestrator.core.configure import Configure, fragment_for
 from orchestrator.core.protocol import Answer, Context, Device, Warning
 from orchestrator.core.registry import Entry, Registry
 from orchestrator.core.routing import Routing, Run, route
-from orchestrator.core.scheduler import Result, Scheduler, Settings, fragment_for
+from orchestrator.core.scheduler import Result
 from orchestrator.errors import ConflictError, DelegateError, Problems, exit_code_of
 from orchestrator.pointers import tokens_of
 from orchestrator.rumprun.bake import BakeConfig, standard_book
@@ -140,7 +141,7 @@ def test_inner_answers_in_an_object_replace_or_remove_keys() -> None:
     assert document == pristine
 
 
-# -- Scheduler.execute with real delegates -----------------------------------------------------
+# -- scheduler.execute with real delegates -----------------------------------------------------
 
 DELEGATE = """
 import json, os, sys, time
@@ -197,9 +198,11 @@ class Rig:
     def add(self, name: str, pointer: str, **spec: Any) -> None:
         self.specs[name] = (pointer, spec)
 
-    def scheduler(self, config: dict[str, Any], **settings: Any) -> Scheduler:
+    def execute(self, config: dict[str, Any], **settings: Any) -> tuple[Result, ...]:
+        """The scheduler's results for ``config``, each run configured by the rig's
+        delegates; ``settings`` are ``scheduler.execute``'s."""
         routing = routing_for(config, {p: n for n, (p, _) in self.specs.items()})
-        return Scheduler(
+        work = Configure(
             routing=routing,
             document=config,
             context=CONTEXT,
@@ -211,8 +214,8 @@ class Rig:
                 n: (str(self.script), n, json.dumps(spec), str(self.work))
                 for n, (_, spec) in self.specs.items()
             },
-            settings=Settings(**settings),
         )
+        return scheduler.execute(routing, work, **settings)
 
     def log(self) -> list[str]:
         path = self.work / "log"
@@ -247,7 +250,7 @@ def test_inner_runs_finish_before_outer_runs_start(rig: Rig, jobs: int) -> None:
     rig.add("mirage", "/net", answer={"devices": [{"name": "vioif0", "kind": "net"}]})
     rig.add("envy", "/env", upper=True)
     document = copy.deepcopy(NESTED)
-    results = rig.scheduler(document, jobs=jobs).execute()
+    results = rig.execute(document, jobs=jobs)
 
     log = rig.log()
     assert sorted(log) == sorted(
@@ -286,7 +289,7 @@ def test_independent_runs_overlap_with_several_jobs(rig: Rig) -> None:
     # Each waits for the other to have started: this succeeds only if both run at once.
     rig.add("left", "/env/A", touch="left.started", wait="right.started")
     rig.add("right", "/env/B", touch="right.started", wait="left.started")
-    results = rig.scheduler(copy.deepcopy(NESTED), jobs=2).execute()
+    results = rig.execute(copy.deepcopy(NESTED), jobs=2)
     assert "gave up left" not in rig.log()
     assert set(rig.log()) == {"start left", "end left", "start right", "end right"}
     assert results[-1].answer.replace == {
@@ -299,7 +302,7 @@ def test_independent_runs_overlap_with_several_jobs(rig: Rig) -> None:
 def test_one_job_runs_the_same_routing_one_by_one(rig: Rig) -> None:
     rig.add("left", "/env/A", touch="left.started")
     rig.add("right", "/env/B", touch="right.started")
-    results = rig.scheduler(copy.deepcopy(NESTED), jobs=1).execute()
+    results = rig.execute(copy.deepcopy(NESTED), jobs=1)
     assert rig.log() == ["start left", "end left", "start right", "end right"]
     assert [r.run.delegate for r in results] == ["left", "right", "rumprun"]
 
@@ -310,7 +313,7 @@ def test_the_first_failure_stops_the_siblings(rig: Rig) -> None:
     rig.add("outer", "/env")
     began = time.monotonic()
     with pytest.raises(DelegateError) as caught:
-        rig.scheduler(copy.deepcopy(NESTED), jobs=4).execute()
+        rig.execute(copy.deepcopy(NESTED), jobs=4)
     elapsed = time.monotonic() - began
     error = caught.value
     assert (error.delegate, error.message, error.pointer) == ("bad", "no good", "/env/B")
@@ -331,7 +334,7 @@ def test_fail_fast_with_one_job_starts_nothing_more(rig: Rig) -> None:
     rig.add("first", "/env/A", fail="")
     rig.add("second", "/env/B")
     with pytest.raises(DelegateError) as caught:
-        rig.scheduler(copy.deepcopy(NESTED), jobs=1).execute()
+        rig.execute(copy.deepcopy(NESTED), jobs=1)
     assert caught.value.delegate == "first"
     assert caught.value.message == "failed: exit status 1"
     assert rig.log() == ["start first", "fail first"]
@@ -347,7 +350,7 @@ def test_keep_going_reports_every_failure_and_skips_what_depends_on_them(
     rig.add("fine", "/env/A")
     config = {**copy.deepcopy(NESTED), "rc": [{"bin": "x"}, {"bin": "y"}]}
     with pytest.raises(Problems) as caught:
-        rig.scheduler(config, jobs=jobs, keep_going=True).execute()
+        rig.execute(config, jobs=jobs, keep_going=True)
     failures = [p for p in caught.value.problems if isinstance(p, DelegateError)]
     assert len(failures) == len(caught.value.problems)
     assert sorted((p.delegate, p.message, p.pointer) for p in failures) == [

@@ -29,9 +29,10 @@ def handle(args: argparse.Namespace) -> int:
     from orchestrator import output  # noqa: PLC0415
     from orchestrator.core import pipeline  # noqa: PLC0415
     from orchestrator.emit import graph  # noqa: PLC0415
+    from orchestrator.show import report  # noqa: PLC0415
 
     planning = options.pipeline_options(args)
     prepared = pipeline.prepare(planning)
-    results, plan = pipeline.execute(prepared, planning)
+    results, plan = pipeline.execute(prepared, planning, note=report.note)
     output.emit(graph.dot(prepared, results, plan), args.output)
     return 0

@@ -114,15 +114,16 @@ def _with_progress(planning: Options, verbose: bool, timings: bool) -> Execution
     """Run the plan with live progress in a terminal (its summary has the durations),
     line logs with --verbose or --timings elsewhere."""
     from orchestrator.core import pipeline  # noqa: PLC0415
+    from orchestrator.show import report  # noqa: PLC0415
 
     prepared = pipeline.prepare(planning)
     if not sys.stderr.isatty():
         log = _verbose_log(starts=verbose) if verbose or timings else None
-        return pipeline.carry_out(prepared, planning, on_state=log)
+        return pipeline.carry_out(prepared, planning, on_state=log, note=report.note)
     from orchestrator.show import preview  # noqa: PLC0415
 
     with preview.LiveProgress(prepared.routing.runs, sys.stderr) as progress:
-        return pipeline.carry_out(prepared, planning, on_state=progress.on_state)
+        return pipeline.carry_out(prepared, planning, on_state=progress.on_state, note=report.note)
 
 
 def _verbose_log(*, starts: bool = True) -> Callable[[Run, str], None]:

@@ -27,8 +27,11 @@ def plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
 
     def plan_config(path: str) -> dict[str, Any]:
         from orchestrator.core import pipeline  # noqa: PLC0415
+        from orchestrator.show import report  # noqa: PLC0415
 
-        return pipeline.make_plan(dataclasses.replace(options.pipeline_options(args), config=path))
+        return pipeline.make_plan(
+            dataclasses.replace(options.pipeline_options(args), config=path), note=report.note
+        )
 
     return plan_config
 

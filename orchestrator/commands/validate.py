@@ -27,9 +27,10 @@ def register(commands: Subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Exit 0 with one line on stderr when the config is valid; an error otherwise."""
     from orchestrator.core import pipeline  # noqa: PLC0415
+    from orchestrator.show import report  # noqa: PLC0415
 
     planning = options.pipeline_options(args)
-    prepared = pipeline.validate(planning)
+    prepared = pipeline.validate(planning, note=report.note)
     runs = ", ".join(f"{r.delegate} at {pointer_text(r.pointer)}" for r in prepared.routing.runs)
     sys.stderr.write(
         f"bakeplan: {planning.config}: valid for {prepared.bake.name} and rumprun "

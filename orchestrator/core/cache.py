@@ -1,18 +1,22 @@
-"""The response cache: a delegate's exact answer bytes, filed by what was asked of what.
+"""The cache: delegates' exact answer bytes, filed by what was asked of what.
 
-Two kinds of answers are kept here, in one verified and bounded store:
+One verified and bounded store (``Store``) holds every kept answer; each user reads and
+writes it through a namespace (``Space``):
 
-* ``describe`` answers, for every delegate: who it is does not change while its code
-  does not, so a warm plan asks nothing;
-* ``configure`` answers, for a delegate whose registry entry says ``"cache": true`` or
-  whose ``describe`` answer says ``"pure": true``.
+* ``describe``: the ``describe`` answers of every delegate: who it is does not change
+  while its code does not, so a warm plan asks nothing;
+* ``responses``: the ``configure`` answers of a delegate whose registry entry says
+  ``"cache": true`` or whose ``describe`` answer says ``"pure": true``.
+
+The namespaces share the store's folder and its bound, and their keys never meet: the
+request is part of every key, and a describe request is no configure request.
 
 The key (``entry_key``) is the SHA-256 of the command's digest (``digest.command_digest``:
 the executable's bytes, its arguments and the files they name, the files of the Python
 distribution whose code runs, the entry's ``inputs``), the full resolved argv, the
 values of the variables the entry passes through, and the exact request bytes; so a
 changed fragment, argv, environment, executable or code is simply another key.
-``--no-cache`` neither reads nor writes either kind.
+``--no-cache`` neither reads nor writes either namespace.
 
 Entries live flat under ``$XDG_CACHE_HOME/bakeplan/responses/`` (``~/.cache`` when
 unset), one file per key: a header line ``bakeplan-response/1 KEY SHA256 LENGTH`` and
@@ -30,10 +34,9 @@ entry's mtime) until the total is below 90% of the bound.  The scan also puts th
 ledger right again, whatever crashes or races left it at.
 
 A cache that cannot be read or written (a read-only folder, a full disk) is only slower:
-nothing on a plan's path raises, and the reason goes to ``note`` (shown with
-``--verbose``).  ``clear`` (``bakeplan cache clear``) empties it and what was found of
-the code Python delegates run (``installed.py``), and removes the separate describe
-folder earlier versions kept.
+nothing on a plan's path raises, and the reason goes to the store's ``note`` (shown with
+``--verbose``).  ``clear`` (``bakeplan cache clear``) empties the store and the other
+folders of the cache home (``FOLDERS``).
 """
 
 from __future__ import annotations
@@ -70,9 +73,25 @@ STALE_SECONDS = 3600.0
 _HEADER_MAX = 256
 
 
+# The namespaces of the store (see the module docstring).
+DESCRIBE = "describe"
+RESPONSES = "responses"
+NAMESPACES = (DESCRIBE, RESPONSES)
+# The store's folder under the cache home.
+STORE_FOLDER = "responses"
+# Every folder of the cache home, and what ``cache clear`` calls its files: the store
+# (all its namespaces), the folder earlier versions kept describe answers in, and which
+# code each Python delegate runs (``installed.py``: only found again when gone).
+FOLDERS = (
+    ("answers", STORE_FOLDER),
+    ("earlier describe answers", "describe"),
+    ("found delegate code", "code"),
+)
+
+
 def folder(environ: Mapping[str, str] | None = None) -> Path:
-    """Where responses are kept: ``$XDG_CACHE_HOME/bakeplan/responses``."""
-    return cache_home(environ) / "responses"
+    """Where the store keeps its entries: ``$XDG_CACHE_HOME/bakeplan/responses``."""
+    return cache_home(environ) / STORE_FOLDER
 
 
 def max_bytes(environ: Mapping[str, str] | None = None) -> tuple[int, str]:
@@ -163,23 +182,46 @@ def _silent(message: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Responses:
-    """The response cache as one run uses it: where, how big, and whose answers."""
+class Space:
+    """One namespace of a store, as one run uses it: whose answers it keeps."""
 
-    folder: Path
-    max_bytes: int = DEFAULT_MAX_BYTES
-    delegates: frozenset[str] = frozenset()  # the names whose answers may be reused
-    note: Callable[[str], None] = _silent
-    _noted: set[str] = field(default_factory=set, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    store: Store
+    name: str
+    delegates: frozenset[str] | None = None  # the names whose answers it keeps; None: all
 
     def wants(self, delegate: str) -> bool:
         """Whether ``delegate``'s answers are looked up and kept."""
-        return delegate in self.delegates
+        return self.delegates is None or delegate in self.delegates
 
     def key(self, entry: Entry, argv: Sequence[str], request: bytes, env: Mapping[str, str]) -> str:
         """``entry_key``, for callers that hold the cache but do not import this module."""
         return entry_key(entry, argv, request, env)
+
+    def get(self, key: str, *, touch: bool = True) -> bytes | None:
+        """The answer filed under ``key`` (``Store.get``)."""
+        return self.store.get(key, touch=touch)
+
+    def put(self, key: str, answer: bytes) -> None:
+        """File ``answer`` under ``key`` (``Store.put``); never raises."""
+        self.store.put(key, answer)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store:
+    """The verified, bounded store: where, how big, and where its notes go."""
+
+    folder: Path
+    max_bytes: int = DEFAULT_MAX_BYTES
+    note: Callable[[str], None] = _silent
+    _noted: set[str] = field(default_factory=set, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def space(self, name: str, delegates: Iterable[str] | None = None) -> Space:
+        """The namespace ``name``, keeping the answers of ``delegates`` (None: of all)."""
+        if name not in NAMESPACES:
+            raise ValueError(f"no cache namespace {name!r}")
+        kept = None if delegates is None else frozenset(delegates)
+        return Space(store=self, name=name, delegates=kept)
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}{SUFFIX}"
@@ -301,21 +343,13 @@ def _write_ledger(fd: int, total: int) -> None:
     os.pwrite(fd, encoded, 0)
 
 
-def responses(
-    delegates: Iterable[str],
-    *,
-    note: Callable[[str], None] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Responses:
-    """The response cache of one run, for the answers of ``delegates``, in the folder
-    and with the bound the environment gives."""
+def store(
+    *, note: Callable[[str], None] | None = None, environ: Mapping[str, str] | None = None
+) -> Store:
+    """The store in the folder and with the bound the environment gives; ``note`` hears
+    why it cannot be used (once per reason), the bound's own problem first."""
     bound, problem = max_bytes(environ)
-    made = Responses(
-        folder=folder(environ),
-        max_bytes=bound,
-        delegates=frozenset(delegates),
-        note=note or _silent,
-    )
+    made = Store(folder=folder(environ), max_bytes=bound, note=note or _silent)
     if problem:
         made.note(problem)
     return made
@@ -335,22 +369,18 @@ class Cleared:
 
 
 def clear(environ: Mapping[str, str] | None = None) -> tuple[Cleared, ...]:
-    """Empty the store (describe and configure answers alike), what was found of the
-    code Python delegates run, and the separate describe folder earlier versions kept;
-    say what each held.
+    """Empty every folder of the cache home (``FOLDERS``): the store, every namespace at
+    once, and the others when they are there; say what each held.
 
-    Both folders are flat.  Files another bakeplan removes meanwhile are no failure;
+    The folders are flat.  Files another bakeplan removes meanwhile are no failure;
     ``InputError`` (exit 2) when a file or a folder stays because it cannot be removed.
     """
     base = cache_home(environ)
-    folders = [("answers", base / "responses")]
-    if (base / "describe").exists():
-        # Where describe answers were kept before they joined the one store.
-        folders.append(("earlier describe answers", base / "describe"))
-    if (base / "code").exists():
-        # Which code each Python delegate runs (installed.py): only found again if gone.
-        folders.append(("found delegate code", base / "code"))
-    return tuple(_clear_folder(what, where) for what, where in folders)
+    return tuple(
+        _clear_folder(what, base / name)
+        for what, name in FOLDERS
+        if name == STORE_FOLDER or (base / name).exists()
+    )
 
 
 def _clear_folder(what: str, where: Path) -> Cleared:

@@ -6,13 +6,16 @@ Before any ``configure``, bakeplan asks every external delegate of the plan ``de
 each fragment before the delegate sees it, and a violation is reported at the config's
 file:line:col like any other schema violation.
 
-Answers are kept in memory for the process and in the response cache's store (``cache``:
-verified entries, a bounded size) so that the next run does not ask again, under the
-same key a ``configure`` answer would have (``cache.entry_key``: the command's bytes, the
-code of a Python delegate's distribution, the entry's ``inputs``, the variables it is
-passed), for the describe request; a changed delegate has another key and is asked
-afresh.  ``use_cache=False`` (``--no-cache``) neither reads nor keeps them.  The
-built-in rumprun layer is never asked: it is part of bakeplan.
+Answers are kept in memory for the process and in the cache's ``describe`` namespace
+(``cache``: verified entries, a bounded size) so that the next run does not ask again,
+under the same key a ``configure`` answer would have (``cache.entry_key``: the command's
+bytes, the code of a Python delegate's distribution, the entry's ``inputs``, the
+variables it is passed), for the describe request; a changed delegate has another key
+and is asked afresh.  ``use_cache=False`` (``--no-cache``) neither reads nor keeps them.
+The built-in rumprun layer is never asked: it is part of bakeplan.
+
+Reading an answer is ``protocol.judge`` with ``read`` (the describe answer's own checks);
+this module only words a failure as the handshake's.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from orchestrator.errors import BakeplanError, DelegateError, Problems, raise_al
 from orchestrator.pointers import tokens_of, within
 
 if TYPE_CHECKING:
-    from orchestrator.core.cache import Responses
+    from orchestrator.core.cache import Space
 
-__all__ = ["Described", "ask", "cache_folder", "describe_all", "fragment_checker"]
+__all__ = ["Described", "ask", "cached", "describe_all", "fragment_checker", "read"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,26 +57,58 @@ _lock = threading.Lock()
 # Answers this process has seen, by store folder and key: a process that moves its cache
 # folder (XDG_CACHE_HOME) must not be answered from another folder's memory.
 _memory: dict[tuple[Path, str], tuple[bytes, Description]] = {}
-_stores: dict[Path, Responses] = {}
+_spaces: dict[Path, Space] = {}
 
 
-def cache_folder(environ: Mapping[str, str] | None = None) -> Path:
-    """Where describe answers are kept: the response cache's folder."""
-    from orchestrator.core import cache  # noqa: PLC0415
-
-    return cache.folder(environ)
-
-
-def _store() -> Responses:
-    """The store of this process's cache folder (one per folder: tests move it)."""
+def _space() -> Space:
+    """The describe namespace of this process's cache folder (one per folder: tests move
+    it).  Silent: a describe answer not kept only means asking again."""
     from orchestrator.core import cache  # noqa: PLC0415
 
     where = cache.folder()
     with _lock:
-        store = _stores.get(where)
-        if store is None:
-            store = _stores[where] = cache.responses(())
-    return store
+        space = _spaces.get(where)
+        if space is None:
+            space = _spaces[where] = cache.store().space(cache.DESCRIBE)
+    return space
+
+
+def read(raw: bytes, *, filed: bool = False) -> Description:
+    """A describe answer: valid, speaking ``bakeplan/1``, its ``fragment_schema`` a JSON
+    Schema; else ``ProtocolViolation``.  A ``filed`` answer (from the cache) had its
+    schema checked before it was filed: checking it again would import jsonschema on
+    every plan."""
+    description = protocol.parse_describe(raw)
+    problem = "" if filed else schema_problem(description.fragment_schema)
+    if problem:
+        raise protocol.ProtocolViolation(
+            f"its fragment_schema is not a valid JSON Schema: {problem}", kind="schema"
+        )
+    return description
+
+
+# The failures that show how the run ended and its stderr: the others are about an
+# answer the delegate did write, whole.
+_SHOWS_RUN = frozenset({"cancelled", "failed", "unreadable"})
+
+
+def _error(
+    entry: Entry, argv: Sequence[str], pointer: str | None, failure: protocol.Failure
+) -> DelegateError:
+    """The ``DelegateError`` a failed handshake is."""
+    shows_run = failure.kind in _SHOWS_RUN
+    return _failure(
+        entry,
+        argv,
+        pointer,
+        failure.message,
+        detail=failure.detail,
+        status=failure.status if shows_run else None,
+        stderr=failure.stderr if shows_run else "",
+        hint=f"install a version of the delegate that speaks {PROTOCOL}"
+        if failure.kind == "unspoken"
+        else None,
+    )
 
 
 def _failure(
@@ -83,7 +118,8 @@ def _failure(
     message: str,
     *,
     detail: Sequence[str] = (),
-    outcome: runner.Outcome | None = None,
+    status: str | None = None,
+    stderr: str = "",
     hint: str | None = None,
 ) -> DelegateError:
     return DelegateError(
@@ -91,53 +127,11 @@ def _failure(
         delegate=entry.name,
         pointer=pointer,
         command=argv,
-        status=outcome.status() if outcome else None,
-        stderr_tail=outcome.stderr_lines() if outcome else "",
+        status=status,
+        stderr_tail=stderr,
         detail=("during the describe handshake", *detail),
         hint=hint,
     )
-
-
-def validated(
-    entry: Entry,
-    argv: Sequence[str],
-    pointer: str | None,
-    raw: bytes,
-    outcome: runner.Outcome | None = None,
-    *,
-    filed: bool = False,
-) -> Description:
-    """The describe answer, or the ``DelegateError`` saying what is wrong with it."""
-    try:
-        document = protocol.decode(raw)
-    except protocol.ProtocolViolation as exc:
-        raise _failure(
-            entry, argv, pointer, f"malformed answer: {exc.message}", outcome=outcome
-        ) from None
-    spoken = document.get("protocols") if isinstance(document, dict) else None
-    if isinstance(spoken, list) and PROTOCOL not in spoken:
-        said = ", ".join(str(p) for p in spoken) or "none"
-        raise _failure(
-            entry,
-            argv,
-            pointer,
-            f"speaks {said}, not {PROTOCOL}",
-            hint=f"install a version of the delegate that speaks {PROTOCOL}",
-        )
-    try:
-        description = protocol.parse_describe(raw)
-    except protocol.ProtocolViolation as exc:
-        raise _failure(
-            entry, argv, pointer, f"malformed answer: {exc.message}", detail=exc.detail
-        ) from None
-    # A filed answer had its schema checked before it was filed; checking it again would
-    # import jsonschema on every plan.
-    problem = "" if filed else schema_problem(description.fragment_schema)
-    if problem:
-        raise _failure(
-            entry, argv, pointer, f"its fragment_schema is not a valid JSON Schema: {problem}"
-        )
-    return description
 
 
 def schema_problem(schema: Any) -> str:
@@ -177,22 +171,22 @@ def cached(entry: Entry, argv: Sequence[str], *, pointer: str | None = None) -> 
     """The describe answer kept for this delegate (in memory, then in the store), if any.
     Starts no process."""
     key = _key(entry, argv, pointer)
-    store = _store()
+    space = _space()
     with _lock:
-        known = _memory.get((store.folder, key))
+        known = _memory.get((space.store.folder, key))
     if known is not None:
         return Described(
             delegate=entry.name, key=key, raw=known[0], description=known[1], source="memory"
         )
-    raw = store.get(key)
+    raw = space.get(key)
     if raw is None:
         return None
     try:
-        description = validated(entry, argv, pointer, raw, filed=True)
-    except BakeplanError:
+        description = read(raw, filed=True)
+    except protocol.ProtocolViolation:
         return None  # filed by a bakeplan that checked less: ask the delegate again
     with _lock:
-        _memory[store.folder, key] = (raw, description)
+        _memory[space.store.folder, key] = (raw, description)
     return Described(delegate=entry.name, key=key, raw=raw, description=description, source="cache")
 
 
@@ -224,17 +218,12 @@ def ask(
         )
     except runner.SpawnError as exc:
         raise _failure(entry, argv, pointer, str(exc)) from None
-    if not outcome.ok():
-        error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
-        message = error.message if error else f"failed: {outcome.status()}"
-        raise _failure(entry, argv, pointer, message, outcome=outcome)
-    description = validated(entry, argv, pointer, outcome.stdout, outcome)
+    description = protocol.judge(outcome, read)
+    if isinstance(description, protocol.Failure):
+        raise _error(entry, argv, pointer, description)
     if use_cache:
         # Only a valid answer is kept, as for configure answers.
-        store = _store()
-        with _lock:
-            _memory[store.folder, key] = (outcome.stdout, description)
-        store.put(key, outcome.stdout)
+        _file(key, outcome.stdout, description)
     return Described(
         delegate=entry.name, key=key, raw=outcome.stdout, description=description, source="asked"
     )
@@ -316,11 +305,15 @@ def _same(
 
 def _keep(entry: Entry, argv: Sequence[str], pointer: str, described: Described) -> None:
     """File an answer ``ask`` got without the cache (the caller checked for it first)."""
-    key = _key(entry, argv, pointer)
-    store = _store()
+    _file(_key(entry, argv, pointer), described.raw, described.description)
+
+
+def _file(key: str, raw: bytes, description: Description) -> None:
+    """Keep a valid answer, in memory and in the store."""
+    space = _space()
     with _lock:
-        _memory[store.folder, key] = (described.raw, described.description)
-    store.put(key, described.raw)
+        _memory[space.store.folder, key] = (raw, description)
+    space.put(key, raw)
 
 
 def _filled_by(routing: Routing, run: Run, pointer: str) -> Run | None:

@@ -1,15 +1,21 @@
-"""The main job, one way through: load, route, check, run, assemble.
+"""The main job, one way through: load, route, check, describe, run, assemble.
 
-``cli.py`` parses the command line into ``Options`` and calls ``make_plan`` or
-``validate``; everything they need is built here from the modules that own each noun.
-Problems found before any delegate runs (routing, schema, commands) are collected and
-reported together, with the lowest exit code of their kinds.
+``prepare`` loads the config, the registries and the bake config, routes the parts to
+their delegates and checks what needs no delegate; ``validate`` stops there;
+``carry_out`` then asks every delegate ``describe``, runs them inside out
+(``scheduler``, one ``configure.Configure`` call per run) and assembles the plan.
+Everything is built from the modules that own each noun.  Problems found before any
+delegate runs (routing, schema, commands) are collected and reported together, with the
+lowest exit code of their kinds.
+
+Nothing here writes to a stream: what a person may want to hear (``--verbose``, what
+``validate`` could not check) goes to the ``note`` the command line passes in, one
+message at a time.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -22,15 +28,19 @@ from orchestrator.core.protocol import Context
 from orchestrator.core.registry import BUILTIN, Entry, Registry
 from orchestrator.core.routing import Routing, Run, filled, parse_overrides, route
 from orchestrator.errors import BakeplanError, Problems, raise_all
-from orchestrator.pointers import order, tokens_of
+from orchestrator.pointers import tokens_of
 from orchestrator.rumprun.bake import DEFAULT_CONFIG, BakeConfig, ConfBook, standard_book
 from orchestrator.rumprun.runtime import DEFAULT_DIALECT, convert
 
 if TYPE_CHECKING:  # validate neither runs delegates nor reads locks: imported where used
+    from orchestrator.core.cache import Space
+    from orchestrator.core.describe import Described
     from orchestrator.core.lock import Lock
     from orchestrator.core.scheduler import Result
 
 INNER_MARK = "$inner"
+# Hears one message for a person (maybe of several lines, without the last newline).
+Note = Callable[[str], None]
 
 
 def default_jobs() -> int:
@@ -142,139 +152,10 @@ def prepare(options: Options) -> Prepared:
     return Prepared(config, registry, routing, bake, MappingProxyType(commands))
 
 
-def make_plan(
-    options: Options,
-    on_state: Callable[[Run, str], None] | None = None,
-    prepared: Prepared | None = None,
-) -> dict[str, Any]:
-    """Run every delegate and assemble the plan."""
-    return execute(prepared or prepare(options), options, on_state)[1]
-
-
-@dataclass(frozen=True)
-class Execution:
-    """What running a plan gave: the results in routing order, the plan, and the lock of
-    the delegates and bake config it was made with."""
-
-    results: tuple[Result, ...]
-    plan: dict[str, Any]
-    lock: Lock | None  # with options.pin or options.locked
-
-
-def execute(
-    prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
-) -> tuple[tuple[Result, ...], dict[str, Any]]:
-    """Run every delegate of ``prepared``; the results in routing order and the plan."""
-    done = carry_out(prepared, options, on_state)
-    return done.results, done.plan
-
-
-def carry_out(
-    prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
-) -> Execution:
-    """Run every delegate of ``prepared`` and assemble the plan.
-
-    Every external delegate is asked ``describe`` first (all at once, cached by
-    executable digest); its ``fragment_schema`` then checks each of its fragments.
-    With ``options.locked``, what describe said must match the lock before any delegate
-    configures anything.
-    """
-    from orchestrator.core import describe, lock  # noqa: PLC0415
-    from orchestrator.core.scheduler import Scheduler, Settings  # noqa: PLC0415
-
-    entries: dict[str, Entry] = {e.name: e for e in prepared.registry.entries}
-    first_pointer: dict[str, str] = {}
-    for run in prepared.routing.runs:
-        if not run.builtin:
-            first_pointer.setdefault(run.delegate, run.pointer)
-    described = describe.describe_all(
-        [(entries[n], prepared.commands[n], p) for n, p in first_pointer.items()],
-        jobs=options.jobs,
-        timeout=options.timeout,
-        use_cache=options.use_cache,
-    )
-    pins = None
-    if options.pin or options.locked is not None:
-        try:
-            pins = lock.of(
-                prepared.bake,
-                [lock.pin(entries[n], prepared.commands[n], described[n]) for n in first_pointer],
-            )
-        except OSError as exc:
-            raise BakeplanError(f"cannot read a delegate's code to lock it: {exc}") from None
-    if options.locked is not None and pins is not None:
-        lock.refuse(options.locked, list(lock.differences(lock.read(options.locked), pins)))
-    responses = None
-    if options.use_cache:
-        from orchestrator.core import cache  # noqa: PLC0415
-
-        # Opted in by the registry entry, or by the delegate's own word that it is pure.
-        reusable = [
-            name
-            for name in first_pointer
-            if entries[name].cache or (name in described and described[name].description.pure)
-        ]
-        if reusable:
-            responses = cache.responses(reusable, note=_cache_note if options.verbose else None)
-    scheduler = Scheduler(
-        routing=prepared.routing,
-        document=prepared.config.data,
-        context=prepared.context,
-        entries=entries,
-        commands=prepared.commands,
-        settings=Settings(
-            jobs=options.jobs,
-            timeout=options.timeout,
-            keep_going=options.keep_going,
-            responses=responses,
-            log=_note if options.verbose else None,
-        ),
-        on_state=on_state,
-        check=describe.fragment_checker(prepared.config, described, prepared.routing),
-    )
-    try:
-        results = scheduler.execute()
-    except BakeplanError as error:
-        raise prepared.config.place(error) from None
-    try:
-        plan = assemble(prepared.bake, results, binaries=options.binaries, dialect=options.dialect)
-    except BakeplanError as error:
-        raise prepared.config.place(error) from None
-    return Execution(results, plan, pins)
-
-
-def _cache_note(message: str) -> None:
-    _note(f"bakeplan: response cache: {message}\n")
-
-
-def _note(text: str) -> None:
-    """A line for --verbose, on stderr."""
-    sys.stderr.write(text)
-
-
-def without(document: dict[str, Any], pointers: Sequence[str]) -> dict[str, Any]:
-    """A copy of ``document`` without the subtrees at ``pointers``.
-
-    Removed from the last path to the first, so that no removal shifts an array index
-    another one still needs.
-    """
-    import copy  # noqa: PLC0415
-
-    result = copy.deepcopy(document)
-    for tokens in sorted((tokens_of(p) for p in pointers), key=order, reverse=True):
-        node: Any = result
-        for token in tokens[:-1]:
-            node = node[int(token)] if isinstance(node, list) else node[token]
-        if isinstance(node, list):
-            del node[int(tokens[-1])]
-        else:
-            del node[tokens[-1]]
-    return result
-
-
-def validate(options: Options) -> Prepared:
+def validate(options: Options, *, note: Note | None = None) -> Prepared:
     """Every check that needs no delegate: routing, schema, commands, and the gating of
-    the parts rumprun keeps against the base bake config."""
+    the parts rumprun keeps against the base bake config.  ``note`` hears what could not
+    be checked (a delegate never described: its fragment schema is not known yet)."""
     prepared = prepare(options)
     residual = without(prepared.config.data, prepared.routing.delegated())
     problems = gate(
@@ -294,19 +175,176 @@ def validate(options: Options) -> Prepared:
     from orchestrator.core import describe  # noqa: PLC0415
 
     found, notes = describe.known_fragment_problems(
-        prepared.config,
-        prepared.routing,
-        {e.name: e for e in prepared.registry.entries},
-        prepared.commands,
+        prepared.config, prepared.routing, _entries(prepared), prepared.commands
     )
     problems.extend(found)
-    for note in notes:
-        _note(f"bakeplan: validate: {note}\n")
+    for said in notes:
+        _tell(note, f"validate: {said}")
     try:
         raise_all(problems)
     except BakeplanError as error:
         raise prepared.config.place(error) from None
     return prepared
+
+
+def make_plan(
+    options: Options,
+    on_state: Callable[[Run, str], None] | None = None,
+    prepared: Prepared | None = None,
+    *,
+    note: Note | None = None,
+) -> dict[str, Any]:
+    """Run every delegate and assemble the plan."""
+    return carry_out(prepared or prepare(options), options, on_state, note=note).plan
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What running a plan gave: the results in routing order, the plan, and the lock of
+    the delegates and bake config it was made with."""
+
+    results: tuple[Result, ...]
+    plan: dict[str, Any]
+    lock: Lock | None  # with options.pin or options.locked
+
+
+def execute(
+    prepared: Prepared,
+    options: Options,
+    on_state: Callable[[Run, str], None] | None = None,
+    *,
+    note: Note | None = None,
+) -> tuple[tuple[Result, ...], dict[str, Any]]:
+    """Run every delegate of ``prepared``; the results in routing order and the plan."""
+    done = carry_out(prepared, options, on_state, note=note)
+    return done.results, done.plan
+
+
+def carry_out(
+    prepared: Prepared,
+    options: Options,
+    on_state: Callable[[Run, str], None] | None = None,
+    *,
+    note: Note | None = None,
+) -> Execution:
+    """Describe, run and assemble: every delegate of ``prepared`` is asked ``describe``
+    (all at once, cached by executable digest), then the runs go inside out (their
+    fragments checked against the ``fragment_schema`` describe gave), then the answers
+    are assembled into the plan.  With ``options.locked``, what describe said must match
+    the lock before any delegate configures anything.  ``note`` hears what ``--verbose``
+    shows (``options.verbose``): why the cache was not used, a delegate's stderr.
+    """
+    from orchestrator.core import describe, scheduler  # noqa: PLC0415
+    from orchestrator.core.configure import Configure  # noqa: PLC0415
+
+    firsts = _first_pointers(prepared)
+    described = describe.describe_all(
+        [(_entries(prepared)[n], prepared.commands[n], p) for n, p in firsts.items()],
+        jobs=options.jobs,
+        timeout=options.timeout,
+        use_cache=options.use_cache,
+    )
+    pins = _pins(prepared, options, described, list(firsts))
+    heard = note if options.verbose else None
+    work = Configure(
+        routing=prepared.routing,
+        document=prepared.config.data,
+        context=prepared.context,
+        entries=_entries(prepared),
+        commands=prepared.commands,
+        timeout=options.timeout,
+        responses=_responses(prepared, options, described, list(firsts), heard),
+        check=describe.fragment_checker(prepared.config, described, prepared.routing),
+        note=heard,
+    )
+    try:
+        results = scheduler.execute(
+            prepared.routing,
+            work,
+            jobs=options.jobs,
+            keep_going=options.keep_going,
+            on_state=on_state,
+        )
+        plan = assemble(prepared.bake, results, binaries=options.binaries, dialect=options.dialect)
+    except BakeplanError as error:
+        raise prepared.config.place(error) from None
+    return Execution(results, plan, pins)
+
+
+def _entries(prepared: Prepared) -> dict[str, Entry]:
+    return {e.name: e for e in prepared.registry.entries}
+
+
+def _first_pointers(prepared: Prepared) -> dict[str, str]:
+    """Each external delegate of the routing, with the first part it owns (where its
+    describe failures are shown)."""
+    first: dict[str, str] = {}
+    for run in prepared.routing.runs:
+        if not run.builtin:
+            first.setdefault(run.delegate, run.pointer)
+    return first
+
+
+def _pins(
+    prepared: Prepared,
+    options: Options,
+    described: Mapping[str, Described],
+    names: Sequence[str],
+) -> Lock | None:
+    """The lock of what the plan uses, with ``--lock`` or ``--locked``; with
+    ``--locked``, refused when it does not match that file."""
+    if not (options.pin or options.locked is not None):
+        return None
+    from orchestrator.core import lock  # noqa: PLC0415
+
+    entries = _entries(prepared)
+    try:
+        pins = lock.of(
+            prepared.bake,
+            [lock.pin(entries[n], prepared.commands[n], described[n]) for n in names],
+        )
+    except OSError as exc:
+        raise BakeplanError(f"cannot read a delegate's code to lock it: {exc}") from None
+    if options.locked is not None:
+        lock.refuse(options.locked, list(lock.differences(lock.read(options.locked), pins)))
+    return pins
+
+
+def _responses(
+    prepared: Prepared,
+    options: Options,
+    described: Mapping[str, Described],
+    names: Sequence[str],
+    note: Note | None,
+) -> Space | None:
+    """The cache namespace of configure answers, for the delegates whose answers may be
+    reused: opted in by the registry entry, or by the delegate's own word that it is
+    pure.  None with ``--no-cache`` or when no delegate's answers may be reused."""
+    if not options.use_cache:
+        return None
+    entries = _entries(prepared)
+    reusable = [
+        n for n in names if entries[n].cache or (n in described and described[n].description.pure)
+    ]
+    if not reusable:
+        return None
+    from orchestrator.core import cache  # noqa: PLC0415
+
+    heard = None if note is None else (lambda message: note(f"response cache: {message}"))
+    return cache.store(note=heard).space(cache.RESPONSES, reusable)
+
+
+def _tell(note: Note | None, text: str) -> None:
+    if note is not None:
+        note(text)
+
+
+def without(document: dict[str, Any], pointers: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``document`` without the subtrees at ``pointers``."""
+    whole = Run(delegate=BUILTIN, pointer="", tokens=())
+    gone = {Run(delegate=BUILTIN, pointer=p, tokens=tokens_of(p)): (False, None) for p in pointers}
+    result: dict[str, Any] = filled(whole, document, gone)
+    return result
 
 
 def _marked(run: Run, document: Any, routing: Routing) -> Any:
@@ -320,16 +358,16 @@ def _run_facts(
     run: Run, entry: Entry | None, command: Sequence[str], request: bytes, use_cache: bool
 ) -> dict[str, str]:
     """A dry run's ``replay`` (a shell line giving the delegate exactly this request;
-    empty when inner answers complete it) and ``cache`` (``scheduler.cache_state``)."""
+    empty when inner answers complete it) and ``cache`` (``configure.cache_state``)."""
     if run.builtin or entry is None or not command:
         return {"replay": "", "cache": ""}
-    from orchestrator.core import protocol, runner, scheduler  # noqa: PLC0415
+    from orchestrator.core import configure, protocol, runner  # noqa: PLC0415
 
     known = None if run.inner else request
     env = runner.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
     return {
-        "replay": scheduler.replay_command(entry, command, run.pointer, request) if known else "",
-        "cache": scheduler.cache_state(entry, command, known, env, use=use_cache),
+        "replay": configure.replay_command(entry, command, run.pointer, request) if known else "",
+        "cache": configure.cache_state(entry, command, known, env, use=use_cache),
     }
 
 

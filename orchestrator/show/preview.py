@@ -36,7 +36,7 @@ BUILTIN_STYLE = "cyan"
 # the owner too, so nothing depends on seeing colour.
 PALETTE = ("magenta", "green", "yellow", "blue", "red", "bright_magenta", "bright_green")
 REQUEST_LINES = 24
-# What a dry run's cache state (``scheduler.cache_state``) means, for a person.
+# What a dry run's cache state (``configure.cache_state``) means, for a person.
 CACHE_STATES = {
     "hit": "hit: the answer is in the response cache, the delegate will not run",
     "miss": "miss: the delegate runs, and its answer is kept",

@@ -36,6 +36,13 @@ def show_error(error: BakeplanError, stream: TextIO | None = None) -> None:
     preview.render_error(error, preview.console_for(stream))
 
 
+def note(text: str, stream: TextIO | None = None) -> None:
+    """A note from the core (``--verbose``, what validate could not check), one line."""
+    stream = stream or sys.stderr
+    stream.write(f"bakeplan: {text}\n")
+    stream.flush()
+
+
 def show_warnings(warnings: Iterable[dict[str, str]], stream: TextIO | None = None) -> None:
     """The plan's warnings, one line each."""
     stream = stream or sys.stderr

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core import protocol, runner
-from orchestrator.core.protocol import Context, Description, Request
+from orchestrator.core.protocol import Context, Description, Failure, Request
 from orchestrator.core.registry import Entry
-from orchestrator.errors import BakeplanError
 from orchestrator.pointers import tokens_of, within
 
 SENTINEL: dict[str, Any] = {"$bakeplan-check": "not a valid fragment"}
@@ -105,11 +104,21 @@ def _context() -> Context:
     return Context(bake_config=bake.name, platform=bake.platform, components=bake.components)
 
 
-def _failed(outcome: runner.Outcome) -> str:
-    error = protocol.parse_error(outcome.stdout) if outcome.returncode else None
+def _ended(outcome: runner.Outcome) -> str:
+    """How a run ended, the error object it wrote, and its last line on stderr."""
+    judged = protocol.judge(outcome, protocol.decode)
+    error = judged.error if isinstance(judged, Failure) else None
     said = f": {error.message}" if error else ""
     tail = outcome.stderr_text().strip().splitlines()[-1:] if outcome.stderr_bytes else []
     return f"{outcome.status()}{said}" + (f" (stderr: {tail[0]})" if tail else "")
+
+
+def _said(outcome: runner.Outcome, failure: Failure) -> str:
+    """A row's detail for a run that gave no answer: how it ended when it did not exit 0
+    on its own, else what is wrong with what it wrote."""
+    if failure.kind in ("failed", "cancelled"):
+        return _ended(outcome)
+    return "; ".join((failure.message, *failure.detail))
 
 
 def _answered(outcome: runner.Outcome) -> bool:
@@ -128,13 +137,9 @@ def _describe(kit: _Kit) -> tuple[Step, Description | None]:
 
     kit.doing("asking describe")
     outcome = kit.run(protocol.describe_request())
-    if not outcome.ok():
-        return Step(name="describe", passed=False, detail=_failed(outcome)), None
-    try:
-        description = describe.validated(kit.entry, kit.argv, None, outcome.stdout)
-    except BakeplanError as error:
-        detail = "; ".join((error.message, *error.detail[1:]))
-        return Step(name="describe", passed=False, detail=detail), None
+    description = protocol.judge(outcome, describe.read)
+    if isinstance(description, Failure):
+        return Step(name="describe", passed=False, detail=_said(outcome, description)), None
     said = f"{description.name} {description.version}, speaks {', '.join(description.protocols)}"
     if description.claims:
         said += f", suggests {' '.join(description.claims)}"
@@ -172,14 +177,9 @@ def _examples(kit: _Kit, description: Description, pointer: str) -> list[Step]:
                 continue
         kit.doing(f"configuring example {index} at {pointer}")
         outcome = _configure(kit, pointer, example)
-        if not outcome.ok():
-            steps.append(Step(name=name, passed=False, detail=_failed(outcome)))
-            continue
-        try:
-            answer = protocol.parse_configure(outcome.stdout)
-        except protocol.ProtocolViolation as exc:
-            detail = "; ".join((f"malformed answer: {exc.message}", *exc.detail))
-            steps.append(Step(name=name, passed=False, detail=detail))
+        answer = protocol.judge(outcome, protocol.parse_configure)
+        if isinstance(answer, Failure):
+            steps.append(Step(name=name, passed=False, detail=_said(outcome, answer)))
             continue
         what = "consumed" if not answer.replaced else "replaced"
         detail = f"valid answer at {pointer} ({what}, {len(answer.devices)} device(s))"
@@ -271,7 +271,7 @@ def _limits(kit: _Kit) -> list[Step]:
     tty = [r for r in kit.runs if "/dev/tty" in r.outcome.stderr_text()]
     stuck = [r for r in kit.runs if r.outcome.timed_out or r.outcome.cancelled]
     if tty:
-        detail = f"{len(tty)} run(s) reached for /dev/tty: {_failed(tty[0].outcome)}"
+        detail = f"{len(tty)} run(s) reached for /dev/tty: {_ended(tty[0].outcome)}"
     elif stuck:
         detail = f"{len(stuck)} run(s) never answered with stdin closed and no terminal"
     else:
