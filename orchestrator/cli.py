@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from orchestrator.core.pipeline import Execution, Options
+    from orchestrator.core.planmodel import Plan
 
     Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
     from orchestrator.core.routing import Run
@@ -343,7 +344,7 @@ def _plan(args: argparse.Namespace) -> int:
         return 0
     done = _with_progress(options, args.verbose, args.timings)
     plan = done.plan
-    report.show_warnings(plan["warnings"])
+    report.show_warnings([w.to_json() for w in plan.warnings])
     # The lock first: a lock file that cannot be written must not follow a plan written.
     if args.lock is not None and done.lock is not None:
         output.emit(done.lock.text(), args.lock, what="lock file")
@@ -514,11 +515,11 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     return args
 
 
-def _plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
+def _plans_configs(args: argparse.Namespace) -> Callable[[str], Plan]:
     """Plan a config given to why or diff, with the command's planning options."""
     import dataclasses  # noqa: PLC0415
 
-    def plan_config(path: str) -> dict[str, Any]:
+    def plan_config(path: str) -> Plan:
         from orchestrator.core import pipeline  # noqa: PLC0415
 
         return pipeline.make_plan(dataclasses.replace(_options(args), config=path))

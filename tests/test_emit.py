@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from conftest import REPO
 from helpers_cli import SPEC
+from helpers_plan import plan_of_parts
 
 from orchestrator.cli import EMIT_FORMATS, main
 from orchestrator.core.pipeline import Options, make_plan, validate
+from orchestrator.core.planmodel import Plan
 from orchestrator.emit import formats
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, exit_code_of
 from orchestrator.rumprun.bake import standard_book
@@ -43,7 +45,7 @@ def test_the_cli_lists_every_emitter_and_no_other() -> None:
     assert ("plan", *formats.EMITTERS) == EMIT_FORMATS
 
 
-def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> dict[str, Any]:
+def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> Plan:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     registry = tmp_path / "registry.json"
@@ -71,7 +73,7 @@ def hybrid_plan(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, s
 def test_rumprun_json_is_the_runtime_config_strict_and_compact(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, HW)
     emitted = formats.render(plan, "rumprun-json", {})
-    assert json.loads(emitted.text) == plan["runtime"]["config"]
+    assert json.loads(emitted.text) == plan.runtime.config
     assert " " not in emitted.text.replace("a,b.conf", "")
     assert not emitted.text.endswith("\n")
     assert emitted.notes == ()
@@ -210,12 +212,12 @@ def test_xl_names_kernel_memory_vif_and_etfs_disks(tmp_path: Path) -> None:
 def test_solo5_manifest_matches_solo5_s_own(tmp_path: Path, conformance: Path) -> None:
     for path in sorted((conformance / "solo5").glob("*.json")):
         assert formats.manifest_problems(json.loads(path.read_text())) == [], path.name
-    plan = {
-        "devices": [
+    plan = plan_of_parts(
+        devices=[
             {"name": "service0", "kind": "net", "by": "x", "pointer": "/a"},
             {"name": "service1", "kind": "net", "by": "x", "pointer": "/b"},
         ]
-    }
+    )
     emitted = formats.render(plan, "solo5-manifest", {})
     assert json.loads(emitted.text) == json.loads(
         (conformance / "solo5" / "solo5_test_net_2if_manifest.json").read_text()
@@ -238,12 +240,12 @@ def test_solo5_manifest_matches_solo5_s_own(tmp_path: Path, conformance: Path) -
     ],
 )
 def test_solo5_name_rules_are_conflicts(names: list[str], message: str) -> None:
-    plan = {
-        "devices": [
+    plan = plan_of_parts(
+        devices=[
             {"name": n, "kind": "block", "by": "x", "pointer": f"/p{i}"}
             for i, n in enumerate(names)
         ]
-    }
+    )
     with pytest.raises(ConflictError) as caught:
         formats.render(plan, "solo5-manifest", {})
     problems = getattr(caught.value, "problems", (caught.value,))
@@ -350,7 +352,8 @@ def test_the_specimens_pass_the_boot_checks(tmp_path: Path, conformance: Path) -
     ]:
         config = json.loads((valid / name).read_text())
         bins = ("wopr.bin",) if "wopr" in name else ("mathopd",)
-        assert plan_of(tmp_path, config, bake_config=bake, binaries=bins)["plan"] == "bakeplan/1"
+        plan = plan_of(tmp_path, config, bake_config=bake, binaries=bins)
+        assert plan.to_json()["plan"] == "bakeplan/1"
 
 
 def test_cli_bin_option_exit_3_with_pointer(

@@ -53,8 +53,8 @@ def test_removing_both_ip_stacks_is_refused_naming_the_delegate_and_the_boot_pan
 
 def test_removing_one_stack_boots_and_plans() -> None:
     built = plan.assemble(HW, [net(remove=("rumpnet_netinet",)), rumprun_keeping(RC)])
-    assert "-lrumpnet_netinet" not in built["bake"]["libs"]
-    assert "-lrumpnet_netinet6" in built["bake"]["libs"]
+    assert "-lrumpnet_netinet" not in built.bake.libs
+    assert "-lrumpnet_netinet6" in built.bake.libs
 
 
 def test_removing_rumpnet_config_is_refused_it_does_not_link_without() -> None:
@@ -69,13 +69,13 @@ def test_another_delegate_adding_a_stack_back_keeps_the_rule() -> None:
         run("v6", "/env", Answer(replaced=True, replace={}, add=("rumpnet_netinet6",))),
         rumprun_keeping(RC),
     ]
-    assert "-lrumpnet_netinet6" in plan.assemble(HW, results)["bake"]["libs"]
+    assert "-lrumpnet_netinet6" in plan.assemble(HW, results).bake.libs
 
 
 def test_a_base_config_that_breaks_a_rule_itself_is_only_warned_about() -> None:
     tiny = BakeConfig(name="hw_tiny", description="d", platform="hw", libs=("-lrumpvfs",))
     built = plan.assemble(tiny, [rumprun_keeping(RC)])
-    messages = [w["message"] for w in built["warnings"] if w["by"] == "bakeplan"]
+    messages = [w.message for w in built.warnings if w.by == "bakeplan"]
     assert messages == [
         "bake config hw_tiny links no rumpnet_config: librumprun_base calls rumpnet_config's "
         "functions, so the link fails without it"

@@ -384,7 +384,7 @@ def test_directives_and_libs_follow_routing_order() -> None:
         result(run_of("extra", "/env"), Answer(replaced=False, add=("rumpnet_netinet", "zz"))),
         builtin({}),
     ]
-    built = plan.assemble(HW, results, dialect="spec")
+    built = plan.assemble(HW, results, dialect="spec").to_json()
     assert built["bake"]["directives"] == [
         {
             "op": "add",
@@ -422,7 +422,7 @@ def test_devices_carry_by_pointer_and_sorted_extra_fields() -> None:
         ),
         builtin({}, devices=(Device(name="ld0", kind="block", pointer="/mount/~1data"),)),
     ]
-    devices = plan.assemble(HW, results, dialect="spec")["devices"]
+    devices = plan.assemble(HW, results, dialect="spec").to_json()["devices"]
     assert devices == [
         {
             "name": "vioif0",
@@ -446,7 +446,7 @@ def test_a_device_field_cannot_override_by() -> None:
     sneaky = Answer(replaced=False, devices=(Device(name="tap0", kind="net", fields={"by": 7}),))
     built = plan.assemble(
         HW, [result(run_of("sneaky", "/net"), sneaky), builtin({})], dialect="spec"
-    )
+    ).to_json()
     assert built["devices"][0]["by"] == "sneaky"
     explainer.validator("plan").validate(built)
 
@@ -484,7 +484,7 @@ def test_toolchains_concatenate_across_delegates_in_run_order() -> None:
         ),
         builtin({}),
     ]
-    toolchains = plan.assemble(HW, results, dialect="spec")["toolchains"]
+    toolchains = plan.assemble(HW, results, dialect="spec").to_json()["toolchains"]
     assert toolchains == {
         "go": {"link": ["-s"]},
         "ocaml": {"boot": ["--ipv4=1"], "packages": ["tcpip", "mirage", "tcpip"]},
@@ -507,7 +507,7 @@ def test_warnings_carry_by_and_default_to_the_runs_pointer() -> None:
         ),
         builtin({}, warnings=(Warning(message="whole", pointer=""),)),
     ]
-    assert plan.assemble(HW, results, dialect="spec")["warnings"] == [
+    assert plan.assemble(HW, results, dialect="spec").to_json()["warnings"] == [
         {"by": "mirage", "pointer": "/net", "message": "no gateway"},
         {"by": "mirage", "pointer": "/net/interfaces/vioif0", "message": "dhcp ignored"},
         {"by": "rumprun", "pointer": "", "message": "whole"},
@@ -527,7 +527,7 @@ def runtime_of_size(size: int, char: str = "a") -> dict[str, Any]:
 def multiboot_warnings(bake: BakeConfig, runtime: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         w
-        for w in plan.assemble(bake, [builtin(runtime)], dialect="spec")["warnings"]
+        for w in plan.assemble(bake, [builtin(runtime)], dialect="spec").to_json()["warnings"]
         if w["by"] == "bakeplan"
     ]
 
@@ -554,7 +554,9 @@ def test_the_multiboot_size_counts_the_bytes_rumprun_reads_not_characters() -> N
         f"the runtime config is {16 + 6 * 2041} bytes in the spec dialect"
     ]
     # Released rumprun takes the UTF-8 bytes as they are: two for each é.
-    master = plan.assemble(HW, [builtin({"rc": [{"bin": "a"}], **runtime})], dialect="master")
+    master = plan.assemble(
+        HW, [builtin({"rc": [{"bin": "a"}], **runtime})], dialect="master"
+    ).to_json()
     text = runtime_text(master["runtime"])
     assert text.count("é") == 2041
     assert [w["message"].split(";")[0] for w in master["warnings"]] == [
@@ -577,7 +579,7 @@ def test_delegations_digest_the_exact_bytes() -> None:
             answer_bytes=b"abc",
         ),
     ]
-    assert plan.assemble(HW, results, dialect="spec")["delegations"] == [
+    assert plan.assemble(HW, results, dialect="spec").to_json()["delegations"] == [
         {
             "delegate": "mirage",
             "pointer": "/net",

@@ -28,6 +28,7 @@ from orchestrator.rumprun.runtime import DEFAULT_DIALECT, convert
 
 if TYPE_CHECKING:  # validate neither runs delegates nor reads locks: imported where used
     from orchestrator.core.lock import Lock
+    from orchestrator.core.planmodel import Plan
     from orchestrator.core.scheduler import Result
 
 INNER_MARK = "$inner"
@@ -146,7 +147,7 @@ def make_plan(
     options: Options,
     on_state: Callable[[Run, str], None] | None = None,
     prepared: Prepared | None = None,
-) -> dict[str, Any]:
+) -> Plan:
     """Run every delegate and assemble the plan."""
     return execute(prepared or prepare(options), options, on_state)[1]
 
@@ -157,13 +158,13 @@ class Execution:
     the delegates and bake config it was made with."""
 
     results: tuple[Result, ...]
-    plan: dict[str, Any]
+    plan: Plan
     lock: Lock | None  # with options.pin or options.locked
 
 
 def execute(
     prepared: Prepared, options: Options, on_state: Callable[[Run, str], None] | None = None
-) -> tuple[tuple[Result, ...], dict[str, Any]]:
+) -> tuple[tuple[Result, ...], Plan]:
     """Run every delegate of ``prepared``; the results in routing order and the plan."""
     done = carry_out(prepared, options, on_state)
     return done.results, done.plan
