@@ -17,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
+from orchestrator.emit import FORMATS
 from orchestrator.errors import (
     INTERNAL,
     INTERRUPTED,
@@ -38,18 +39,8 @@ if TYPE_CHECKING:
     from orchestrator.core.routing import Run
 
 SCHEMAS = ("config", "registry", "request", "response", "plan", "lock")
-# The --emit formats; orchestrator/emit/formats.py renders each (here, --help needs no import).
-EMIT_FORMATS = (
-    "plan",
-    "rumprun-json",
-    "qemu-append",
-    "rumprun-bake-conf",
-    "qemu-args",
-    "xl",
-    "solo5-manifest",
-    "solo5-hvt",
-    "solo5-spt",
-)
+# The --emit formats; orchestrator/emit/formats.py renders each (--help needs no emitter).
+EMIT_FORMATS = FORMATS
 
 
 def _positive_int(text: str) -> int:

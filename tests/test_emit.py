@@ -11,11 +11,12 @@ import pytest
 from conftest import REPO
 from helpers_cli import SPEC
 from helpers_plan import plan_of_parts
+from helpers_snapshot import assert_snapshot
 
-from orchestrator.cli import EMIT_FORMATS, main
+from orchestrator.cli import main
 from orchestrator.core.pipeline import Options, make_plan, validate
 from orchestrator.core.planmodel import Plan
-from orchestrator.emit import formats
+from orchestrator.emit import FORMATS, formats
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, exit_code_of
 from orchestrator.rumprun.bake import standard_book
 from orchestrator.rumprun.bakeconf import read_text
@@ -41,8 +42,14 @@ HW = {
 
 
 def test_the_cli_lists_every_emitter_and_no_other() -> None:
-    # cli.py keeps its own copy so that --help imports no emitter; the two must not drift.
-    assert ("plan", *formats.EMITTERS) == EMIT_FORMATS
+    # The list is kept apart so that --help imports no emitter; the two must not drift.
+    assert ("plan", *formats.EMITTERS) == FORMATS
+
+
+def test_an_unknown_format_names_every_format() -> None:
+    with pytest.raises(UsageError) as caught:
+        formats.render(plan_of_parts(), "qcow2", {})
+    assert caught.value.message == f"unknown --emit format 'qcow2'; known: {', '.join(FORMATS)}"
 
 
 def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> Plan:
@@ -68,6 +75,31 @@ def hybrid_plan(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, s
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     return code, out, err
+
+
+@pytest.mark.parametrize(
+    "fmt", ["rumprun-json", "rumprun-bake-conf", "qemu-args", "solo5-manifest", "solo5-hvt"]
+)
+def test_the_hybrid_example_emitted_is_its_recorded_bytes(
+    capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    code, out, err = hybrid_plan(capsys, "--rumprun", "master", "--emit", fmt)
+    assert code == 0, err
+    assert_snapshot(f"plans/hybrid-master.{fmt}.txt", out)
+
+
+def test_a_xen_domain_config_is_its_recorded_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(XEN))
+    registry = tmp_path / "registry.json"
+    registry.write_text('{"delegates": []}')
+    emit = ("--emit", "xl", "--host", "kernel=/img/wopr.bin")
+    code = main(["plan", *SPEC, str(config), "-r", str(registry), "-b", "xen_pv", *emit])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert_snapshot("plans/xen-spec.xl.txt", out)
 
 
 def test_rumprun_json_is_the_runtime_config_strict_and_compact(tmp_path: Path) -> None:
@@ -258,6 +290,31 @@ def test_solo5_name_rules_are_conflicts(names: list[str], message: str) -> None:
     assert any(message in p for p in formats.manifest_problems(manifest))
     twice = {**manifest, "devices": [{"name": "a", "type": "NET_BASIC"}] * 2}
     assert formats.manifest_problems(twice) == ["devices[1]: name 'a' is used twice"]
+    assert formats.manifest_faults(twice) == [
+        formats.ManifestProblem("name 'a' is used twice", index=1)
+    ]
+
+
+def test_a_manifest_problem_points_at_the_device_of_its_entry() -> None:
+    # The manifest entry a problem is about is the attachment slot of the same index, so
+    # the conflict is placed at that device's config part.
+    plan = plan_of_parts(
+        devices=[
+            {"name": "vioif0", "kind": "net", "by": "x", "pointer": "/net/interfaces/vioif0"},
+            {"name": "ld0", "kind": "block", "by": "x", "pointer": "/mount/~1d"},
+            {"name": "my-disk", "kind": "block", "by": "x", "pointer": "/blk/my-disk"},
+        ]
+    )
+    with pytest.raises(ConflictError) as caught:
+        formats.render(plan, "solo5-manifest", {})
+    assert caught.value.message == (
+        "Solo5 manifest: devices[2]: name 'my-disk' must be 1 to 67 letters and digits"
+    )
+    assert caught.value.pointer == "/blk/my-disk"
+    whole = {"type": "solo5.manifest", "version": 2, "devices": []}
+    assert formats.manifest_faults(whole) == [
+        formats.ManifestProblem('a manifest has "type": "solo5.manifest" and "version": 1')
+    ]
 
 
 def test_host_options_are_checked() -> None:

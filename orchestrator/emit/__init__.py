@@ -1,7 +1,8 @@
 """The plan rendered for the programs that consume it, and drawn as a graph.
 
-``FORMATS`` names what ``plan --emit`` prints, here so that ``--help`` needs no emitter:
-``plan`` (the plan itself) and one emitter of ``formats.EMITTERS`` for each of the rest.
+``FORMATS`` are the ``--emit`` formats, in the order ``--help`` lists them: ``plan``
+itself, then one per emitter of ``orchestrator.emit.formats``.  The list lives here, a
+plain tuple, so that the command line can offer it without importing any emitter.
 """
 
 FORMATS = (
