@@ -1,6 +1,7 @@
 """The bake plan rendered for the program that consumes it (``--emit FORMAT``).
 
-Each emitter reads only the plan, so what it prints is what the plan says:
+Each emitter reads only the plan (its typed parts, ``planmodel.Plan``), so what it prints
+is what the plan says:
 
 * ``rumprun-json``: the runtime config as strict compact JSON, the exact bytes of the
   multiboot module (hw) or of xenstore's ``rumprun/cfg`` (Xen), with no final newline;
