@@ -91,13 +91,14 @@ def plans_follow_their_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     ``bakeplan schema plan`` as it is written (issue 6: the schema is for everyone's
     tools, so no plan may break it)."""
     from orchestrator.core import plan  # noqa: PLC0415
+    from orchestrator.core.planmodel import Plan  # noqa: PLC0415
     from orchestrator.schemas import explainer  # noqa: PLC0415
 
     write = plan.dumps
 
-    def checked(document: dict[str, object]) -> str:
-        problems = explainer.explain("plan", document)
+    def checked(built: Plan) -> str:
+        problems = explainer.explain("plan", built.to_json())
         assert not problems, f"the plan breaks its schema: {problems}"
-        return write(document)
+        return write(built)
 
     monkeypatch.setattr(plan, "dumps", checked)

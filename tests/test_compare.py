@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from orchestrator.core.planmodel import Plan
 from orchestrator.review import compare
+from orchestrator.rumprun.runtime import Runtime
 from tests.helpers_cli import run_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,9 +35,13 @@ def plans(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[Path, Pat
     return plan_file(capsys, tmp_path, "hybrid"), plan_file(capsys, tmp_path, "rumprun-only")
 
 
-def load(path: Path) -> dict[str, Any]:
+def document_of(path: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(path.read_text())
     return document
+
+
+def load(path: Path) -> Plan:
+    return Plan.from_json(document_of(path))
 
 
 def test_hybrid_against_rumprun_only_lists_exactly_the_differences(
@@ -83,22 +89,23 @@ def test_the_way_back_names_the_delegate_that_removes(plans: tuple[Path, Path]) 
 
 
 def test_a_plan_is_the_same_as_itself_and_each_part_is_seen(plans: tuple[Path, Path]) -> None:
-    plan = load(plans[0])
-    assert compare.diff(plan, copy.deepcopy(plan)).same
-    changed = copy.deepcopy(plan)
+    document = document_of(plans[0])
+    plan = Plan.from_json(document)
+    assert compare.diff(plan, Plan.from_json(copy.deepcopy(document))).same
+    changed = copy.deepcopy(document)
     changed["bake"]["config"] = "hw_generic"
     changed["warnings"].append({"by": "x", "pointer": "/env", "message": "look"})
     changed["runtime"]["dialect"] = "spec"
     changed["runtime"]["config"] = {"env": {"TZ": "UTC"}}
-    parts = {(c.part, c.sign) for c in compare.diff(plan, changed).changes}
+    parts = {(c.part, c.sign) for c in compare.diff(plan, Plan.from_json(changed)).changes}
     assert {("bake", "~"), ("warnings", "+"), ("runtime", "~")} <= parts
 
 
 def test_spec_runtime_changes_are_by_json_pointer() -> None:
     changes = list(
         compare._runtime(
-            {"dialect": "spec", "config": {"env": {"A": "1"}, "mount": {"/d": {}}}},
-            {"dialect": "spec", "config": {"env": {"A": "2", "B": "3"}}},
+            Runtime("spec", {"env": {"A": "1"}, "mount": {"/d": {}}}),
+            Runtime("spec", {"env": {"A": "2", "B": "3"}}),
         )
     )
     assert [c.as_json() for c in changes] == [

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from conftest import REPO
 from helpers_cli import SPEC
+from helpers_plan import plan_of_parts
+from helpers_snapshot import assert_snapshot
 
 from orchestrator.cli import main
 from orchestrator.core.pipeline import Options, make_plan, validate
+from orchestrator.core.planmodel import Plan
 from orchestrator.emit import FORMATS, formats
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, exit_code_of
 from orchestrator.rumprun.bake import standard_book
@@ -43,7 +46,13 @@ def test_the_cli_lists_every_emitter_and_no_other() -> None:
     assert ("plan", *formats.EMITTERS) == FORMATS
 
 
-def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> dict[str, Any]:
+def test_an_unknown_format_names_every_format() -> None:
+    with pytest.raises(UsageError) as caught:
+        formats.render(plan_of_parts(), "qcow2", {})
+    assert caught.value.message == f"unknown --emit format 'qcow2'; known: {', '.join(FORMATS)}"
+
+
+def plan_of(tmp_path: Path, config: dict[str, Any], **options: Any) -> Plan:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     registry = tmp_path / "registry.json"
@@ -68,10 +77,35 @@ def hybrid_plan(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, s
     return code, out, err
 
 
+@pytest.mark.parametrize(
+    "fmt", ["rumprun-json", "rumprun-bake-conf", "qemu-args", "solo5-manifest", "solo5-hvt"]
+)
+def test_the_hybrid_example_emitted_is_its_recorded_bytes(
+    capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    code, out, err = hybrid_plan(capsys, "--rumprun", "master", "--emit", fmt)
+    assert code == 0, err
+    assert_snapshot(f"plans/hybrid-master.{fmt}.txt", out)
+
+
+def test_a_xen_domain_config_is_its_recorded_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(XEN))
+    registry = tmp_path / "registry.json"
+    registry.write_text('{"delegates": []}')
+    emit = ("--emit", "xl", "--host", "kernel=/img/wopr.bin")
+    code = main(["plan", *SPEC, str(config), "-r", str(registry), "-b", "xen_pv", *emit])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert_snapshot("plans/xen-spec.xl.txt", out)
+
+
 def test_rumprun_json_is_the_runtime_config_strict_and_compact(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, HW)
     emitted = formats.render(plan, "rumprun-json", {})
-    assert json.loads(emitted.text) == plan["runtime"]["config"]
+    assert json.loads(emitted.text) == plan.runtime.config
     assert " " not in emitted.text.replace("a,b.conf", "")
     assert not emitted.text.endswith("\n")
     assert emitted.notes == ()
@@ -210,12 +244,12 @@ def test_xl_names_kernel_memory_vif_and_etfs_disks(tmp_path: Path) -> None:
 def test_solo5_manifest_matches_solo5_s_own(tmp_path: Path, conformance: Path) -> None:
     for path in sorted((conformance / "solo5").glob("*.json")):
         assert formats.manifest_problems(json.loads(path.read_text())) == [], path.name
-    plan = {
-        "devices": [
+    plan = plan_of_parts(
+        devices=[
             {"name": "service0", "kind": "net", "by": "x", "pointer": "/a"},
             {"name": "service1", "kind": "net", "by": "x", "pointer": "/b"},
         ]
-    }
+    )
     emitted = formats.render(plan, "solo5-manifest", {})
     assert json.loads(emitted.text) == json.loads(
         (conformance / "solo5" / "solo5_test_net_2if_manifest.json").read_text()
@@ -238,12 +272,12 @@ def test_solo5_manifest_matches_solo5_s_own(tmp_path: Path, conformance: Path) -
     ],
 )
 def test_solo5_name_rules_are_conflicts(names: list[str], message: str) -> None:
-    plan = {
-        "devices": [
+    plan = plan_of_parts(
+        devices=[
             {"name": n, "kind": "block", "by": "x", "pointer": f"/p{i}"}
             for i, n in enumerate(names)
         ]
-    }
+    )
     with pytest.raises(ConflictError) as caught:
         formats.render(plan, "solo5-manifest", {})
     problems = getattr(caught.value, "problems", (caught.value,))
@@ -256,6 +290,31 @@ def test_solo5_name_rules_are_conflicts(names: list[str], message: str) -> None:
     assert any(message in p for p in formats.manifest_problems(manifest))
     twice = {**manifest, "devices": [{"name": "a", "type": "NET_BASIC"}] * 2}
     assert formats.manifest_problems(twice) == ["devices[1]: name 'a' is used twice"]
+    assert formats.manifest_faults(twice) == [
+        formats.ManifestProblem("name 'a' is used twice", index=1)
+    ]
+
+
+def test_a_manifest_problem_points_at_the_device_of_its_entry() -> None:
+    # The manifest entry a problem is about is the attachment slot of the same index, so
+    # the conflict is placed at that device's config part.
+    plan = plan_of_parts(
+        devices=[
+            {"name": "vioif0", "kind": "net", "by": "x", "pointer": "/net/interfaces/vioif0"},
+            {"name": "ld0", "kind": "block", "by": "x", "pointer": "/mount/~1d"},
+            {"name": "my-disk", "kind": "block", "by": "x", "pointer": "/blk/my-disk"},
+        ]
+    )
+    with pytest.raises(ConflictError) as caught:
+        formats.render(plan, "solo5-manifest", {})
+    assert caught.value.message == (
+        "Solo5 manifest: devices[2]: name 'my-disk' must be 1 to 67 letters and digits"
+    )
+    assert caught.value.pointer == "/blk/my-disk"
+    whole = {"type": "solo5.manifest", "version": 2, "devices": []}
+    assert formats.manifest_faults(whole) == [
+        formats.ManifestProblem('a manifest has "type": "solo5.manifest" and "version": 1')
+    ]
 
 
 def test_host_options_are_checked() -> None:
@@ -350,7 +409,8 @@ def test_the_specimens_pass_the_boot_checks(tmp_path: Path, conformance: Path) -
     ]:
         config = json.loads((valid / name).read_text())
         bins = ("wopr.bin",) if "wopr" in name else ("mathopd",)
-        assert plan_of(tmp_path, config, bake_config=bake, binaries=bins)["plan"] == "bakeplan/1"
+        plan = plan_of(tmp_path, config, bake_config=bake, binaries=bins)
+        assert plan.to_json()["plan"] == "bakeplan/1"
 
 
 def test_cli_bin_option_exit_3_with_pointer(

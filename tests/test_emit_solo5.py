@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 from conftest import REPO
 from helpers_cli import SPEC, run_main
+from helpers_plan import plan_of_parts
 from helpers_protocol import write_py_delegate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator.core.planmodel import Plan
 from orchestrator.emit import formats
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, exit_code_of
 from orchestrator.rumprun import layer
@@ -68,14 +70,14 @@ def plan_with(
     capsys: pytest.CaptureFixture[str],
     devices: list[tuple[str, str]],
     boot: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """The plan of a config whose /net a delegate answers with ``devices`` (name, kind)."""
+) -> Plan:
+    """The plan of a config whose /net a delegate answers with ``devices`` (name, kind),
+    read back from the text ``bakeplan plan`` prints."""
     registry = devices_delegate(tmp_path, [{"name": n, "kind": k} for n, k in devices], list(boot))
     config = write_json(tmp_path / "config.json", {"net": {}})
     code, out, err = emit_cli(capsys, config, registry)
     assert code == 0, err
-    plan: dict[str, Any] = json.loads(out)
-    return plan
+    return Plan.from_json(json.loads(out))
 
 
 def emit_cli(
@@ -89,7 +91,7 @@ def problems_of(error: BakeplanError) -> list[BakeplanError]:
     return list(getattr(error, "problems", (error,)))
 
 
-def manifest_names(plan: dict[str, Any]) -> list[str]:
+def manifest_names(plan: Plan) -> list[str]:
     return [
         d["name"] for d in json.loads(formats.render(plan, "solo5-manifest", {}).text)["devices"]
     ]
@@ -239,15 +241,13 @@ def test_boot_arguments_a_command_line_cannot_carry_are_exit_3(
 
 
 def test_boot_arguments_of_every_toolchain_follow_the_kernel_in_plan_order() -> None:
-    plan = {
-        "bake": {"config": "hw_virtio", "platform": "hw"},
-        "devices": [],
-        "toolchains": {"ocaml": {"packages": ["tcpip"], "boot": ["--a=1"]}, "go": {"boot": ["-b"]}},
-    }
+    plan = plan_of_parts(
+        toolchains={"ocaml": {"packages": ["tcpip"], "boot": ["--a=1"]}, "go": {"boot": ["-b"]}}
+    )
     assert tender_options(formats.render(plan, "solo5-spt", {}).text) == ([], ["--a=1", "-b"])
     argv = shlex.split(formats.render(plan, "qemu-args", {}).text)
     assert argv[argv.index("-append") + 1] == "--a=1 -b"  # as QEMU 7.2 passes it: no escapes
-    plan["toolchains"] = {"ocaml": {"packages": ["tcpip"]}}
+    plan = plan_of_parts(toolchains={"ocaml": {"packages": ["tcpip"]}})
     assert "-append" not in shlex.split(formats.render(plan, "qemu-args", {}).text)
 
 
@@ -352,8 +352,7 @@ def test_defect1_python_checks_match_names_whole() -> None:
     assert list(layer.devices(mounts)) == []
     with pytest.raises(UsageError, match="KEY=VALUE"):
         formats.parse_host(["tap.vioif0\n=tap0"])
-    plan = {"bake": {"platform": "hw"}, "toolchains": {}}
-    plan["devices"] = [{"name": "ld0\n", "kind": "block", "by": "x", "pointer": "/x"}]
+    plan = plan_of_parts(devices=[{"name": "ld0\n", "kind": "block", "by": "x", "pointer": "/x"}])
     with pytest.raises(ConflictError, match="has no unit number"):
         formats.render(plan, "qemu-args", {})
 
@@ -483,9 +482,8 @@ UNITS = st.lists(
 @given(names=UNITS, order=st.randoms(use_true_random=False))
 def test_defect4_any_plan_order_gives_one_attachment_order(names: list[str], order: Any) -> None:
     order.shuffle(names)
-    plan = {
-        "bake": {"config": "hw_virtio", "platform": "hw"},
-        "devices": [
+    plan = plan_of_parts(
+        devices=[
             {
                 "name": n,
                 "kind": "net" if n.startswith("vioif") else "block",
@@ -494,8 +492,7 @@ def test_defect4_any_plan_order_gives_one_attachment_order(names: list[str], ord
             }
             for n in names
         ],
-        "toolchains": {},
-    }
+    )
     manifest = manifest_names(plan)
     assert set(names) <= set(manifest)
     assert qemu_virtio_order(formats.render(plan, "qemu-args", {}).text) == manifest
@@ -542,11 +539,10 @@ def test_defect5_scsi_disks_are_refused_for_solo5(
 
 
 def test_defect5_an_e1000_nic_is_refused_for_solo5_but_not_for_qemu() -> None:
-    plan = {
-        "bake": {"config": "hw_generic", "platform": "hw"},
-        "devices": [{"name": "wm0", "kind": "net", "by": "x", "pointer": "/net/interfaces/wm0"}],
-        "toolchains": {},
-    }
+    plan = plan_of_parts(
+        bake={"config": "hw_generic"},
+        devices=[{"name": "wm0", "kind": "net", "by": "x", "pointer": "/net/interfaces/wm0"}],
+    )
     with pytest.raises(ConflictError) as caught:
         formats.render(plan, "solo5-manifest", {})
     (problem,) = problems_of(caught.value)

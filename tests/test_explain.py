@@ -7,14 +7,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from orchestrator.core.planmodel import Plan
 from orchestrator.errors import UsageError
 from orchestrator.review import explain
 from orchestrator.rumprun.bake import standard_book
 from tests.helpers_cli import SPEC, run_main
+from tests.helpers_plan import plan_of_parts
 
 REPO = Path(__file__).resolve().parents[1]
 HYBRID = REPO / "examples" / "hybrid"
@@ -22,16 +23,16 @@ HYBRID_ARGS = (str(HYBRID / "config.json"), "-r", str(HYBRID / "registry.json"))
 
 
 @pytest.fixture
-def hybrid(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    """The hybrid example's plan, written to a file."""
+def hybrid(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[Path, Plan]:
+    """The hybrid example's plan, written to a file, and read back."""
     path = tmp_path / "plan.json"
     code, _, err = run_main(capsys, "plan", *HYBRID_ARGS, "-o", str(path))
     assert code == 0, err
-    return path, json.loads(path.read_text())
+    return path, Plan.from_json(json.loads(path.read_text()))
 
 
 def test_every_library_of_hw_virtio_is_answered_present_or_absent(
-    hybrid: tuple[Path, dict[str, Any]],
+    hybrid: tuple[Path, Plan],
 ) -> None:
     _, plan = hybrid
     for lib in standard_book().get("hw_virtio").libs:
@@ -44,7 +45,7 @@ def test_every_library_of_hw_virtio_is_answered_present_or_absent(
 
 
 def test_the_removed_stack_names_the_delegate_and_its_pointer(
-    hybrid: tuple[Path, dict[str, Any]],
+    hybrid: tuple[Path, Plan],
 ) -> None:
     _, plan = hybrid
     answer = explain.why(plan, "rumpnet_netinet")  # a component name works too
@@ -59,7 +60,7 @@ def test_the_removed_stack_names_the_delegate_and_its_pointer(
 
 
 def test_a_library_nobody_brings_is_absent_with_a_suggestion(
-    hybrid: tuple[Path, dict[str, Any]],
+    hybrid: tuple[Path, Plan],
 ) -> None:
     answer = explain.why(hybrid[1], "-lrumpfs_ffsx")
     assert not answer.present
@@ -70,7 +71,7 @@ def test_a_library_nobody_brings_is_absent_with_a_suggestion(
 
 
 def test_each_device_names_its_delegate_pointer_and_fields(
-    hybrid: tuple[Path, dict[str, Any]],
+    hybrid: tuple[Path, Plan],
 ) -> None:
     _, plan = hybrid
     assert explain.why(plan, "vioif0").summary == (
@@ -81,9 +82,9 @@ def test_each_device_names_its_delegate_pointer_and_fields(
     )
 
 
-def test_each_toolchain_argument_names_its_delegate(hybrid: tuple[Path, dict[str, Any]]) -> None:
+def test_each_toolchain_argument_names_its_delegate(hybrid: tuple[Path, Plan]) -> None:
     _, plan = hybrid
-    for key, values in plan["toolchains"]["ocaml"].items():
+    for key, values in plan.toolchains["ocaml"].items():
         for value in values:
             answer = explain.why(plan, value)
             assert answer.kind == "argument"
@@ -103,7 +104,7 @@ def test_each_toolchain_argument_names_its_delegate(hybrid: tuple[Path, dict[str
     ],
 )
 def test_each_top_level_pointer_has_an_owner_and_contributions(
-    hybrid: tuple[Path, dict[str, Any]], pointer: str, owner: str, reads: str | None
+    hybrid: tuple[Path, Plan], pointer: str, owner: str, reads: str | None
 ) -> None:
     answer = explain.why(hybrid[1], pointer)
     assert answer.summary == f"{pointer} belongs to {owner}"
@@ -119,23 +120,21 @@ def test_each_top_level_pointer_has_an_owner_and_contributions(
 
 def test_an_inner_delegate_that_filled_a_part_is_named() -> None:
     # An inner run's answer fills part of an outer request: why says who filled it.
-    plan = {
-        "devices": [],
-        "bake": {"config": "hw_virtio", "directives": [], "libs": []},
-        "runtime": {"dialect": "spec", "config": {"env": {"A": "1"}}},
-        "toolchains": {},
-        "provenance": {"libs": [], "runtime": [{"path": "/env", "from": "/env"}], "toolchains": []},
-        "delegations": [
-            {"delegate": "ipam", "pointer": "/env/A", "builtin": False},
-            {"delegate": "rumprun", "pointer": "", "builtin": True},
+    digests = {"request_sha256": "0" * 64, "answer_sha256": "0" * 64}
+    plan = plan_of_parts(
+        runtime={"dialect": "spec", "config": {"env": {"A": "1"}}},
+        provenance={"libs": [], "runtime": [{"path": "/env", "from": "/env"}], "toolchains": []},
+        delegations=[
+            {"delegate": "ipam", "pointer": "/env/A", "command": [], "builtin": False, **digests},
+            {"delegate": "rumprun", "pointer": "", "command": [], "builtin": True, **digests},
         ],
-    }
+    )
     answer = explain.why(plan, "/env")
     assert answer.summary.endswith("; filled first by ipam")
     assert "  - ipam: configured /env/A inside it first" in answer.lines()
 
 
-def test_unknown_subjects_get_did_you_mean(hybrid: tuple[Path, dict[str, Any]]) -> None:
+def test_unknown_subjects_get_did_you_mean(hybrid: tuple[Path, Plan]) -> None:
     _, plan = hybrid
     with pytest.raises(UsageError) as caught:
         explain.why(plan, "/nett")
@@ -146,7 +145,7 @@ def test_unknown_subjects_get_did_you_mean(hybrid: tuple[Path, dict[str, Any]]) 
 
 
 def test_why_through_main_text_and_json(
-    capsys: pytest.CaptureFixture[str], hybrid: tuple[Path, dict[str, Any]]
+    capsys: pytest.CaptureFixture[str], hybrid: tuple[Path, Plan]
 ) -> None:
     path, _ = hybrid
     code, out, err = run_main(capsys, "why", str(path), "-lrumpnet_netinet")
@@ -172,7 +171,7 @@ def test_why_plans_a_config_first_with_the_planning_options(
 
 
 def test_why_reads_a_plan_on_stdin_as_a_real_process(
-    hybrid: tuple[Path, dict[str, Any]], tmp_path: Path
+    hybrid: tuple[Path, Plan], tmp_path: Path
 ) -> None:
     path, _ = hybrid
     done = subprocess.run(
@@ -196,12 +195,12 @@ def test_why_reads_a_plan_on_stdin_as_a_real_process(
 
 
 def test_a_damaged_plan_is_refused_at_its_line(
-    capsys: pytest.CaptureFixture[str], hybrid: tuple[Path, dict[str, Any]], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], hybrid: tuple[Path, Plan], tmp_path: Path
 ) -> None:
-    _, plan = hybrid
-    del plan["provenance"]
+    document = hybrid[1].to_json()
+    del document["provenance"]
     damaged = tmp_path / "old.json"
-    damaged.write_text(json.dumps(plan, indent=2))
+    damaged.write_text(json.dumps(document, indent=2))
     code, _, err = run_main(capsys, "why", str(damaged), "ld0")
     assert code == 2
     assert f"{damaged}:1:1: not a valid bake plan" in err

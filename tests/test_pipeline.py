@@ -132,7 +132,7 @@ def test_carry_out_describes_runs_and_assembles(
     assert done.lock is None
     # One describe for the one executable behind both names, then each configure.
     assert sorted(starts(tmp_path)) == ["talk configure", "talk configure", "talk describe"]
-    assert [d["pointer"] for d in done.plan["delegations"]] == ["/env", "/net/interfaces", ""]
+    assert [d.pointer for d in done.plan.delegations] == ["/env", "/net/interfaces", ""]
     # Without --verbose the note hears nothing; the core writes on no stream.
     assert notes.heard == []
     assert capsys.readouterr() == ("", "")

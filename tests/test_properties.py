@@ -82,9 +82,9 @@ def test_identity_delegates_give_back_the_input_as_the_runtime_config(
         config=str(source), registries=(str(registry),), jobs=4, dialect="spec"
     )
     plan = pipeline.make_plan(options)
-    assert plan["runtime"]["config"] == config
-    assert len(plan["delegations"]) == len(chosen) + 1
-    explainer.validator("plan").validate(plan)
+    assert plan.runtime.config == config
+    assert len(plan.delegations) == len(chosen) + 1
+    explainer.validator("plan").validate(plan.to_json())
     # The same inputs, one job at a time, give the same bytes.
     again = pipeline.make_plan(
         pipeline.Options(config=str(source), registries=(str(registry),), jobs=1, dialect="spec")

@@ -279,3 +279,11 @@ def test_real_runs_of_each_ending(tmp_path: Path) -> None:
     assert (crashed.kind, crashed.status) == ("failed", "killed by SIGSEGV")
     unreadable = failure(judged_run(tmp_path, "cat >/dev/null\necho 'hello'\n"))
     assert unreadable.kind == "unreadable"
+
+
+def test_a_device_field_cannot_claim_to_be_by() -> None:
+    # "by" is bakeplan's to fill in (the delegate that answered); a delegate cannot set it.
+    with pytest.raises(protocol.ProtocolViolation, match="breaks the configure answer schema"):
+        protocol.parse_configure(
+            b'{"protocol": "bakeplan/1", "devices": [{"name": "tap0", "kind": "net", "by": 7}]}'
+        )

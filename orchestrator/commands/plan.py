@@ -77,7 +77,7 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     done = _with_progress(planning, args.verbose, args.timings)
     plan = done.plan
-    report.show_warnings(plan["warnings"])
+    report.show_warnings(plan.warnings)
     # The lock first: a lock file that cannot be written must not follow a plan written.
     if args.lock is not None and done.lock is not None:
         output.emit(done.lock.text(), args.lock, what="lock file")

@@ -12,6 +12,8 @@ from orchestrator.commands import options
 if TYPE_CHECKING:
     import argparse
 
+    from orchestrator.core.planmodel import Plan
+
 
 def reads_plans(parser: argparse.ArgumentParser, json_help: str) -> None:
     """The options of a command that reads plans: a config among its files is planned
@@ -21,11 +23,11 @@ def reads_plans(parser: argparse.ArgumentParser, json_help: str) -> None:
     parser.add_argument("--json", action="store_true", help=json_help)
 
 
-def plans_configs(args: argparse.Namespace) -> Callable[[str], dict[str, Any]]:
+def plans_configs(args: argparse.Namespace) -> Callable[[str], Plan]:
     """Plan a config given to why or diff, with the command's planning options."""
     import dataclasses  # noqa: PLC0415
 
-    def plan_config(path: str) -> dict[str, Any]:
+    def plan_config(path: str) -> Plan:
         from orchestrator.core import pipeline  # noqa: PLC0415
         from orchestrator.show import report  # noqa: PLC0415
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # validate neither runs delegates nor reads locks: imported w
     from orchestrator.core.cache import Space
     from orchestrator.core.describe import Described
     from orchestrator.core.lock import Lock
+    from orchestrator.core.planmodel import Plan
     from orchestrator.core.scheduler import Result
 
 INNER_MARK = "$inner"
@@ -193,7 +194,7 @@ def make_plan(
     prepared: Prepared | None = None,
     *,
     note: Note | None = None,
-) -> dict[str, Any]:
+) -> Plan:
     """Run every delegate and assemble the plan."""
     return carry_out(prepared or prepare(options), options, on_state, note=note).plan
 
@@ -204,7 +205,7 @@ class Execution:
     the delegates and bake config it was made with."""
 
     results: tuple[Result, ...]
-    plan: dict[str, Any]
+    plan: Plan
     lock: Lock | None  # with options.pin or options.locked
 
 
@@ -214,7 +215,7 @@ def execute(
     on_state: Callable[[Run, str], None] | None = None,
     *,
     note: Note | None = None,
-) -> tuple[tuple[Result, ...], dict[str, Any]]:
+) -> tuple[tuple[Result, ...], Plan]:
     """Run every delegate of ``prepared``; the results in routing order and the plan."""
     done = carry_out(prepared, options, on_state, note=note)
     return done.results, done.plan

@@ -5,11 +5,14 @@ taken in routing order, so the same inputs give the same bytes: no timestamps,
 durations, temporary paths or dictionary-order accidents.  This is also where the
 contract's gating happens: a runtime config that needs a component the final library
 list lacks, or a platform the bake config is not, is a conflict (exit 3).
+
+``assemble`` gives a ``planmodel.Plan``; ``dumps`` its text.  ``bakeplan validate`` gates
+with ``gate`` and assembles nothing, so the plan's classes are imported where a plan is
+made, not with this module.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,10 +25,8 @@ from orchestrator.rumprun import runtime as runtimes
 from orchestrator.rumprun.bake import BakeConfig, Directive, apply_directives, component_of, flag_of
 
 if TYPE_CHECKING:  # the scheduler (and the runner under it) is not needed to check
+    from orchestrator.core.planmodel import Plan, PlanWarning
     from orchestrator.core.scheduler import Result
-
-PLAN_VERSION = "bakeplan/1"
-RESERVED = frozenset({"name", "kind", "by", "pointer"})
 
 
 def directives_of(results: Iterable[Result]) -> tuple[Directive, ...]:
@@ -48,25 +49,23 @@ def directives_of(results: Iterable[Result]) -> tuple[Directive, ...]:
 
 def link_problems(
     bake: BakeConfig, libs: Sequence[str], directives: Sequence[Directive]
-) -> tuple[list[BakeplanError], list[dict[str, str]]]:
+) -> tuple[list[BakeplanError], list[PlanWarning]]:
     """What the real toolchain needs to link and boot (``layer.LINK_RULES``): a rule
     the directives break is a conflict naming the delegates; one the base bake config
     breaks by itself is only a warning, that config being its author's to know."""
+    from orchestrator.core.planmodel import PlanWarning  # noqa: PLC0415
+
     linked = frozenset(component_of(lib) for lib in libs)
     base = frozenset(bake.components)
     problems: list[BakeplanError] = []
-    warnings: list[dict[str, str]] = []
+    warnings: list[PlanWarning] = []
     for rule in layer.LINK_RULES:
         if not rule.broken_by(linked):
             continue
         names = " or ".join(rule.any_of)
         if rule.broken_by(base):
             warnings.append(
-                {
-                    "by": "bakeplan",
-                    "pointer": "",
-                    "message": f"bake config {bake.name} links no {names}: {rule.why}",
-                }
+                PlanWarning("bakeplan", "", f"bake config {bake.name} links no {names}: {rule.why}")
             )
             continue
         removed = {
@@ -159,15 +158,19 @@ def assemble(
     *,
     binaries: Sequence[str] = (),
     dialect: str = runtimes.DEFAULT_DIALECT,
-) -> dict[str, Any]:
-    """The plan document, or the conflicts found (all of them) raised together."""
+) -> Plan:
+    """The plan, or the conflicts found (all of them) raised together."""
+    import hashlib  # noqa: PLC0415
+
+    from orchestrator.core import planmodel as model  # noqa: PLC0415
+
     directives = directives_of(results)
     libs = apply_directives(bake.libs, directives)
     builtin = next(r for r in results if r.run.builtin)
     residual = builtin.answer.replace if builtin.answer.replaced else {}
 
     problems, link_warnings = link_problems(bake, libs, directives)
-    devices: list[dict[str, Any]] = []
+    devices: list[model.Device] = []
     owner_of_device: dict[str, Result] = {}
     for result in results:
         for device in result.answer.devices:
@@ -183,14 +186,18 @@ def assemble(
                 continue
             owner_of_device[device.name] = result
             devices.append(
-                {
-                    "name": device.name,
-                    "kind": device.kind,
-                    "by": result.run.delegate,
-                    "pointer": device.pointer if device.pointer is not None else result.run.pointer,
+                model.Device(
+                    name=device.name,
+                    kind=device.kind,
+                    by=result.run.delegate,
+                    pointer=device.pointer if device.pointer is not None else result.run.pointer,
                     # The answer schema refuses "by"; never let a field rename the giver.
-                    **{k: device.fields[k] for k in sorted(device.fields) if k not in RESERVED},
-                }
+                    fields={
+                        k: device.fields[k]
+                        for k in sorted(device.fields)
+                        if k not in model.RESERVED
+                    },
+                )
             )
     problems.extend(
         gate(
@@ -199,7 +206,7 @@ def assemble(
             libs,
             directives,
             binaries=binaries,
-            devices=[(d["name"], d["kind"]) for d in devices],
+            devices=[(d.name, d.kind) for d in devices],
         )
     )
     runtime = runtimes.convert(residual, dialect, binaries)
@@ -216,96 +223,91 @@ def assemble(
                 merged.setdefault(key, []).extend(values)
 
     warnings = [
-        {
-            "by": r.run.delegate,
-            "pointer": w.pointer if w.pointer is not None else r.run.pointer,
-            "message": w.message,
-        }
+        model.PlanWarning(
+            r.run.delegate, w.pointer if w.pointer is not None else r.run.pointer, w.message
+        )
         for r in results
         for w in r.answer.warnings
     ]
     warnings.extend(link_warnings)
     warnings.extend(_runtime_warnings(runtime, residual, bake))
 
-    return {
-        "plan": PLAN_VERSION,
-        "bake": {
-            "config": bake.name,
-            "platform": bake.platform,
-            "description": bake.description,
-            "directives": [d.as_json() for d in directives],
-            "libs": list(libs),
+    return model.Plan(
+        bake=model.Bake(
+            config=bake.name,
+            platform=bake.platform,
+            description=bake.description,
+            directives=tuple(model.Directive(d.op, d.args, d.by, d.pointer) for d in directives),
+            libs=tuple(libs),
+        ),
+        devices=tuple(devices),
+        # What the conversion noted is in the warnings, which member says which config
+        # part in the provenance: the plan keeps the dialect and the config.
+        runtime=runtimes.Runtime(runtime.dialect, runtime.config),
+        toolchains={
+            c: {k: tuple(toolchains[c][k]) for k in sorted(toolchains[c])}
+            for c in sorted(toolchains)
         },
-        "devices": devices,
-        "runtime": runtime.as_json(),
-        "toolchains": {
-            c: {k: toolchains[c][k] for k in sorted(toolchains[c])} for c in sorted(toolchains)
-        },
-        "delegations": [
-            {
-                "delegate": r.run.delegate,
-                "pointer": r.run.pointer,
-                "command": list(r.command),
-                "builtin": r.run.builtin,
-                "request_sha256": hashlib.sha256(r.request).hexdigest(),
-                "answer_sha256": hashlib.sha256(r.answer_bytes).hexdigest(),
+        delegations=tuple(
+            model.Delegation(
+                delegate=r.run.delegate,
+                pointer=r.run.pointer,
+                command=tuple(r.command),
+                builtin=r.run.builtin,
+                request_sha256=hashlib.sha256(r.request).hexdigest(),
+                answer_sha256=hashlib.sha256(r.answer_bytes).hexdigest(),
                 # Whether the answer came from the response cache is not here: a warm
                 # plan must be the cold plan's very bytes (--timings and --verbose say it).
-            }
+            )
             for r in results
-        ],
-        "warnings": warnings,
-        "provenance": {
-            "libs": [{"lib": lib, "through": list(chain)} for lib, chain in bake.origins],
-            "runtime": runtime.provenance(),
-            "toolchains": [
-                {
-                    "toolchain": chain,
-                    "key": key,
-                    "value": value,
-                    "by": result.run.delegate,
-                    "pointer": result.run.pointer,
-                }
+        ),
+        warnings=tuple(warnings),
+        provenance=model.Provenance(
+            libs=tuple(model.LibOrigin(lib, tuple(chain)) for lib, chain in bake.origins),
+            runtime=tuple(model.RuntimeOrigin(path, at) for path, at in runtime.origins()),
+            toolchains=tuple(
+                model.ArgumentOrigin(chain, key, value, result.run.delegate, result.run.pointer)
                 for result in results
                 for chain, args in sorted(result.answer.toolchain.items())
                 for key, values in sorted(args.items())
                 for value in values
-            ],
-        },
-    }
+            ),
+        ),
+    )
 
 
 def _runtime_warnings(
     runtime: runtimes.Runtime, residual: Any, bake: BakeConfig
-) -> list[dict[str, str]]:
+) -> list[PlanWarning]:
     """What to know of the runtime config: keys rumprun ignores, a size it halts on."""
-    warnings = [{"by": "bakeplan", "pointer": "", "message": note} for note in runtime.notes]
+    from orchestrator.core.planmodel import PlanWarning  # noqa: PLC0415
+
+    warnings = [PlanWarning("bakeplan", "", note) for note in runtime.notes]
     for key in residual if runtime.dialect == "spec" else ():
         if key not in RUMPRUN_KEYS:
             warnings.append(
-                {
-                    "by": "bakeplan",
-                    "pointer": pointer_of([key]),
-                    "message": f"rumprun does not know the key {key!r} a delegate left in the "
-                    "runtime config; it warns at boot and ignores it",
-                }
+                PlanWarning(
+                    "bakeplan",
+                    pointer_of([key]),
+                    f"rumprun does not know the key {key!r} a delegate left in the runtime "
+                    "config; it warns at boot and ignores it",
+                )
             )
-    size = runtimes.size(runtime.as_json())
+    size = runtime.size()
     # The plan does not know how the config will be passed: warn at the lower limit.
     if bake.platform == "hw" and size >= layer.MODULE_LIMIT:
         warnings.append(
-            {
-                "by": "bakeplan",
-                "pointer": "",
-                "message": f"the runtime config is {size} bytes in the {runtime.dialect} "
-                f"dialect; rumprun on hw halts when the config reaches {layer.MODULE_LIMIT} "
-                f"bytes as a multiboot module ({layer.CMDLINE_LIMIT} on the kernel command "
-                "line)",
-            }
+            PlanWarning(
+                "bakeplan",
+                "",
+                f"the runtime config is {size} bytes in the {runtime.dialect} dialect; rumprun "
+                f"on hw halts when the config reaches {layer.MODULE_LIMIT} bytes as a multiboot "
+                f"module ({layer.CMDLINE_LIMIT} on the kernel command line)",
+            )
         )
     return warnings
 
 
-def dumps(plan: dict[str, Any]) -> str:
+def dumps(plan: Plan) -> str:
     """The plan as text: two-space indented UTF-8 JSON and a final newline."""
-    return json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n"

@@ -1,6 +1,7 @@
 """The bake plan rendered for the program that consumes it (``--emit FORMAT``).
 
-Each emitter reads only the plan, so what it prints is what the plan says:
+Each emitter reads only the plan (its typed parts, ``planmodel.Plan``), so what it prints
+is what the plan says:
 
 * ``rumprun-json``: the runtime config as strict compact JSON, the exact bytes of the
   multiboot module (hw) or of xenstore's ``rumprun/cfg`` (Xen), with no final newline;
@@ -42,6 +43,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.core.planmodel import Device, Plan
+from orchestrator.emit import FORMATS
 from orchestrator.errors import BakeplanError, ConflictError, UsageError, raise_all
 from orchestrator.rumprun.layer import CMDLINE_LIMIT, MODULE_LIMIT
 
@@ -103,43 +106,40 @@ class _Host:
         ]
 
 
-def render(plan: Mapping[str, Any], fmt: str, host: Mapping[str, str]) -> Emitted:
+# What renders a plan in one format, given the host's values.
+Emitter = Callable[[Plan, _Host], Emitted]
+
+
+def render(plan: Plan, fmt: str, host: Mapping[str, str]) -> Emitted:
     """The plan in format ``fmt``."""
     emitter = EMITTERS.get(fmt)
     if emitter is None:
-        raise UsageError(f"unknown --emit format {fmt!r}; known: plan, {', '.join(EMITTERS)}")
+        raise UsageError(f"unknown --emit format {fmt!r}; known: {', '.join(FORMATS)}")
     return emitter(plan, _Host(host))
 
 
-def runtime_json(plan: Mapping[str, Any]) -> str:
-    """The runtime config's exact bytes in the plan's dialect (``runtime.dialect``)."""
-    from orchestrator.rumprun.runtime import text  # noqa: PLC0415
-
-    return text(plan["runtime"])
-
-
-def _size_note(plan: Mapping[str, Any], size: int, limit: int, how: str) -> list[str]:
+def _size_note(plan: Plan, size: int, limit: int, how: str) -> list[str]:
     """A warning when rumprun on hw would halt on a config of ``size`` bytes."""
-    if plan["bake"]["platform"] != "hw" or size < limit:
+    if plan.bake.platform != "hw" or size < limit:
         return []
     return [
-        f"warning: the runtime config is {size} bytes ({plan['runtime']['dialect']} dialect); "
+        f"warning: the runtime config is {size} bytes ({plan.runtime.dialect} dialect); "
         f"rumprun on hw halts when the {how} holding it is {limit} bytes or more"
     ]
 
 
-def _rumprun_json(plan: Mapping[str, Any], host: _Host) -> Emitted:
+def _rumprun_json(plan: Plan, host: _Host) -> Emitted:
     del host
-    text = runtime_json(plan)
+    text = plan.runtime.text()
     notes = _size_note(plan, len(text.encode("utf-8")), MODULE_LIMIT, "multiboot module")
     return Emitted(text, tuple(notes))
 
 
-def _qemu_append(plan: Mapping[str, Any], host: _Host) -> Emitted:
+def _qemu_append(plan: Plan, host: _Host) -> Emitted:
     del host
-    text = runtime_json(plan)
+    text = plan.runtime.text()
     notes = []
-    if plan["bake"]["platform"] == "xen":
+    if plan.bake.platform == "xen":
         notes.append("warning: -append is QEMU's; this plan is for Xen, which reads xenstore")
     notes += _size_note(plan, len(text.encode("utf-8")), CMDLINE_LIMIT, "multiboot command line")
     # QEMU hands -append to the kernel as it is (QEMU 7.2, seen by booting): a comma is
@@ -147,15 +147,15 @@ def _qemu_append(plan: Mapping[str, Any], host: _Host) -> Emitted:
     return Emitted(text, tuple(notes))
 
 
-def bakeplan_config_name(plan: Mapping[str, Any]) -> str:
-    return f"{plan['bake']['config']}{BAKEPLAN_SUFFIX}"
+def bakeplan_config_name(plan: Plan) -> str:
+    return f"{plan.bake.config}{BAKEPLAN_SUFFIX}"
 
 
-def _rumprun_bake_conf(plan: Mapping[str, Any], host: _Host) -> Emitted:
+def _rumprun_bake_conf(plan: Plan, host: _Host) -> Emitted:
     del host
     from orchestrator.rumprun.bake import standard_book  # noqa: PLC0415
 
-    base = plan["bake"]["config"]
+    base = plan.bake.config
     name = bakeplan_config_name(plan)
     lines = [
         f"# rumprun-bake configuration written by bakeplan: {base} with the bake plan's",
@@ -168,8 +168,8 @@ def _rumprun_bake_conf(plan: Mapping[str, Any], host: _Host) -> Emitted:
         f'\tcreate\t\t"{base} as planned by bakeplan"',
         f"\tassimilate\t{base}",
     ]
-    for directive in plan["bake"]["directives"]:
-        lines.append(f"\t{directive['op']}\t\t{' '.join(directive['args'])}\t# {directive['by']}")
+    for directive in plan.bake.directives:
+        lines.append(f"\t{directive.op}\t\t{' '.join(directive.args)}\t# {directive.by}")
     lines += ["fnoc", ""]
     notes = []
     if base not in standard_book().names():
@@ -180,30 +180,28 @@ def _rumprun_bake_conf(plan: Mapping[str, Any], host: _Host) -> Emitted:
     return Emitted("\n".join(lines), tuple(notes))
 
 
-def _units(
-    devices: Iterable[Mapping[str, Any]], kind: str
-) -> list[tuple[str, int, Mapping[str, Any]]]:
+def _units(devices: Iterable[Device], kind: str) -> list[tuple[str, int, Device]]:
     """Devices of ``kind`` as (driver, unit, device), in unit order: the domain builder
     attaches them in that order and the guest numbers them so."""
     found = []
     for device in devices:
-        if device["kind"] != kind:
+        if device.kind != kind:
             continue
-        match = _UNIT.fullmatch(device["name"])
+        match = _UNIT.fullmatch(device.name)
         if match is None:
             raise ConflictError(
-                f"device {device['name']!r} has no unit number, so no attachment order for it",
-                pointer=device["pointer"],
+                f"device {device.name!r} has no unit number, so no attachment order for it",
+                pointer=device.pointer,
             )
         found.append((match["driver"], int(match["unit"]), device))
     return sorted(found, key=lambda item: (item[0], item[1]))
 
 
-def _needs_platform(plan: Mapping[str, Any], platform: str, fmt: str, other: str) -> None:
-    if plan["bake"]["platform"] != platform:
+def _needs_platform(plan: Plan, platform: str, fmt: str, other: str) -> None:
+    if plan.bake.platform != platform:
         raise UsageError(
-            f"--emit {fmt} is for {platform} plans; bake config {plan['bake']['config']} is "
-            f"{plan['bake']['platform']}",
+            f"--emit {fmt} is for {platform} plans; bake config {plan.bake.config} is "
+            f"{plan.bake.platform}",
             hint=f"use --emit {other}, or choose a {platform}_ bake config with -b",
         )
 
@@ -258,14 +256,14 @@ class Slot:
     kind: str
     driver: str | None
     unit: int | None
-    device: Mapping[str, Any] | None
+    device: Device | None
 
     @property
     def pointer(self) -> str | None:
-        return None if self.device is None else self.device["pointer"]
+        return None if self.device is None else self.device.pointer
 
 
-def attachment_order(plan: Mapping[str, Any]) -> list[Slot]:
+def attachment_order(plan: Plan) -> list[Slot]:
     """The plan's net and block devices in the one order the QEMU line attaches them and
     the Solo5 manifest declares them, fillers included.
 
@@ -275,14 +273,14 @@ def attachment_order(plan: Mapping[str, Any]) -> list[Slot]:
     """
     slots: list[Slot] = []
     for kind in _KINDS:
-        numbered: dict[str, dict[int, Mapping[str, Any]]] = {}
+        numbered: dict[str, dict[int, Device]] = {}
         others: list[Slot] = []
-        for device in plan["devices"]:
-            if device["kind"] != kind:
+        for device in plan.devices:
+            if device.kind != kind:
                 continue
-            match = _UNIT.fullmatch(device["name"])
+            match = _UNIT.fullmatch(device.name)
             if match is None:
-                others.append(Slot(device["name"], kind, None, None, device))
+                others.append(Slot(device.name, kind, None, None, device))
             else:
                 numbered.setdefault(match["driver"], {})[int(match["unit"])] = device
         for driver in sorted(numbered, key=_driver_rank):
@@ -307,13 +305,13 @@ def _filler_notes(slots: Iterable[Slot], what: str) -> list[str]:
     ]
 
 
-def _boot_words(plan: Mapping[str, Any], fmt: str) -> tuple[list[str], list[BakeplanError]]:
+def _boot_words(plan: Plan, fmt: str) -> tuple[list[str], list[BakeplanError]]:
     """The unikernel's boot arguments (every toolchain's ``boot``, in plan order), and
     why a Solo5 command line cannot carry some of them."""
     words: list[str] = []
     problems: list[BakeplanError] = []
-    for toolchain, lists in plan["toolchains"].items():
-        for index, word in enumerate(lists.get("boot", ())):
+    for toolchain in plan.toolchains:
+        for index, word in enumerate(plan.arguments(toolchain, "boot")):
             where = f"toolchains.{toolchain}.boot[{index}]"
             if not word:
                 problems.append(
@@ -342,7 +340,7 @@ def _boot_words(plan: Mapping[str, Any], fmt: str) -> tuple[list[str], list[Bake
     return words, problems
 
 
-def _qemu_args(plan: Mapping[str, Any], host: _Host) -> Emitted:
+def _qemu_args(plan: Plan, host: _Host) -> Emitted:
     _needs_platform(plan, "hw", "qemu-args", "xl")
     problems: list[BakeplanError] = []
     kernel = _multiboot_path(
@@ -442,7 +440,7 @@ def _xl_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _xl(plan: Mapping[str, Any], host: _Host) -> Emitted:
+def _xl(plan: Plan, host: _Host) -> Emitted:
     _needs_platform(plan, "xen", "xl", "qemu-args")
     notes: list[str] = []
     kernel = host.get("kernel")
@@ -452,30 +450,30 @@ def _xl(plan: Mapping[str, Any], host: _Host) -> Emitted:
         name = "rumprun-" + kernel.rstrip("/").rpartition("/")[2]
     config = host.get("config")
     vifs = []
-    for driver, _, device in _units(plan["devices"], "net"):
+    for driver, _, device in _units(plan.devices, "net"):
         if driver != "xenif":
-            notes.append(f"net device {device['name']} is not a xenif; attached as a vif anyway")
-        vifs.append(f"bridge={host.get('bridge.' + device['name'])}")
+            notes.append(f"net device {device.name} is not a xenif; attached as a vif anyway")
+        vifs.append(f"bridge={host.get('bridge.' + device.name)}")
     disks = []
-    for device in plan["devices"]:
-        if device["kind"] != "block":
+    for device in plan.devices:
+        if device.kind != "block":
             continue
-        vdev = device.get("vdev")
+        vdev = device.field("vdev")
         if not vdev:
             notes.append(
-                f"block device {device['name']} is not an etfs device: Xen attaches no disk for it"
+                f"block device {device.name} is not an etfs device: Xen attaches no disk for it"
             )
             continue
-        image = host.get(f"disk.{device['name']}")
+        image = host.get(f"disk.{device.name}")
         disks.append(f"format=raw, vdev={vdev}, access=rw, target={image}")
     lines = [
-        f"# Xen xl domain config written by bakeplan for bake config {plan['bake']['config']}.",
+        f"# Xen xl domain config written by bakeplan for bake config {plan.bake.config}.",
         "# rumprun on Xen reads its config from xenstore, so the domain starts paused:",
         "#   xl create -p THIS_FILE",
         f'#   xenstore-write "/local/domain/$(xl domid {name})/rumprun/cfg" "$(cat {config})"',
         f"#   xl unpause {name}",
         f"# where {config} holds: bakeplan plan ... --emit rumprun-json "
-        f"(the {plan['runtime']['dialect']} dialect)",
+        f"(the {plan.runtime.dialect} dialect)",
         f"name = {_xl_string(name)}",
         f"kernel = {_xl_string(kernel)}",
         "memory = "
@@ -495,42 +493,63 @@ def _xl_list_item(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
+@dataclass(frozen=True)
+class ManifestProblem:
+    """One way a manifest breaks Solo5's rules, and the entry it is about (its index in
+    ``devices``; ``None`` for the manifest as a whole)."""
+
+    what: str
+    index: int | None = None
+
+    def text(self) -> str:
+        return self.what if self.index is None else f"devices[{self.index}]: {self.what}"
+
+
+def manifest_faults(manifest: Mapping[str, Any]) -> list[ManifestProblem]:
     """Every way ``manifest`` breaks Solo5's rules (type, version, names, device count)."""
     problems = []
     if manifest.get("type") != "solo5.manifest" or manifest.get("version") != 1:
-        problems.append('a manifest has "type": "solo5.manifest" and "version": 1')
+        problems.append(ManifestProblem('a manifest has "type": "solo5.manifest" and "version": 1'))
     devices = manifest.get("devices")
     if not isinstance(devices, list):
-        return [*problems, "devices must be a list"]
+        return [*problems, ManifestProblem("devices must be a list")]
     if len(devices) > SOLO5_MAX_DEVICES:
-        problems.append(f"{len(devices)} devices; Solo5 takes at most {SOLO5_MAX_DEVICES}")
+        problems.append(
+            ManifestProblem(f"{len(devices)} devices; Solo5 takes at most {SOLO5_MAX_DEVICES}")
+        )
     seen: set[str] = set()
     for index, device in enumerate(devices):
         name = device.get("name") if isinstance(device, dict) else None
         if not isinstance(name, str) or not SOLO5_NAME.fullmatch(name):
-            problems.append(f"devices[{index}]: name {name!r} must be 1 to 67 letters and digits")
+            problems.append(
+                ManifestProblem(f"name {name!r} must be 1 to 67 letters and digits", index)
+            )
         elif name in seen:
-            problems.append(f"devices[{index}]: name {name!r} is used twice")
+            problems.append(ManifestProblem(f"name {name!r} is used twice", index))
         else:
             seen.add(name)
         kind = device.get("type") if isinstance(device, dict) else None
         if kind not in SOLO5_TYPES.values():
-            problems.append(f"devices[{index}]: type {kind!r} is not one of Solo5's")
+            problems.append(ManifestProblem(f"type {kind!r} is not one of Solo5's", index))
     return problems
 
 
-def solo5_devices(plan: Mapping[str, Any], fmt: str) -> list[Slot]:
+def manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
+    """``manifest_faults`` in words, each entry's prefixed with its ``devices[N]``."""
+    return [problem.text() for problem in manifest_faults(manifest)]
+
+
+def solo5_devices(plan: Plan, fmt: str) -> list[Slot]:
     """The devices a Solo5 unikernel of this plan declares, in its manifest's order (the
     QEMU line's, see ``attachment_order``); what Solo5 cannot bind is refused."""
     problems: list[BakeplanError] = [
         ConflictError(
-            f"--emit {fmt}: device {device['name']!r} is of kind {device['kind']!r}; Solo5 "
+            f"--emit {fmt}: device {device.name!r} is of kind {device.kind!r}; Solo5 "
             "knows net and block devices only",
-            pointer=device["pointer"],
+            pointer=device.pointer,
         )
-        for device in plan["devices"]
-        if device["kind"] not in SOLO5_TYPES
+        for device in plan.devices
+        if device.kind not in SOLO5_TYPES
     ]
     slots = attachment_order(plan)
     for slot in slots:
@@ -544,11 +563,9 @@ def solo5_devices(plan: Mapping[str, Any], fmt: str) -> list[Slot]:
                     hint="a Solo5 unikernel takes ld disks and vioif NICs (-b hw_virtio)",
                 )
             )
-    manifest = _manifest_of(slots)
-    for problem in manifest_problems(manifest):
-        index = re.match(r"devices\[(\d+)\]", problem)
-        pointer = None if index is None else slots[int(index.group(1))].pointer
-        problems.append(ConflictError(f"Solo5 manifest: {problem}", pointer=pointer))
+    for problem in manifest_faults(_manifest_of(slots)):
+        pointer = None if problem.index is None else slots[problem.index].pointer
+        problems.append(ConflictError(f"Solo5 manifest: {problem.text()}", pointer=pointer))
     raise_all(problems)
     return slots
 
@@ -558,7 +575,7 @@ def _manifest_of(slots: Iterable[Slot]) -> dict[str, Any]:
     return {"type": "solo5.manifest", "version": 1, "devices": entries}
 
 
-def _solo5_manifest(plan: Mapping[str, Any], host: _Host) -> Emitted:
+def _solo5_manifest(plan: Plan, host: _Host) -> Emitted:
     del host
     slots = solo5_devices(plan, "solo5-manifest")
     notes = _filler_notes(slots, "the manifest declares it, as QEMU attaches a device")
@@ -587,12 +604,12 @@ def _tender_value(host: _Host, key: str, problems: list[BakeplanError], tender: 
     return value
 
 
-def _solo5_tender(tender: str) -> Callable[[Mapping[str, Any], _Host], Emitted]:
+def _solo5_tender(tender: str) -> Emitter:
     """The emitter of ``solo5-hvt`` or ``solo5-spt``: one option per manifest device by its
     manifest name, ``--`` (a kernel path may start with a dash), the kernel, and the
     unikernel's boot arguments, which are all the tender passes on after the kernel."""
 
-    def emit(plan: Mapping[str, Any], host: _Host) -> Emitted:
+    def emit(plan: Plan, host: _Host) -> Emitted:
         program = f"solo5-{tender}"
         slots = solo5_devices(plan, program)
         problems: list[BakeplanError] = []
@@ -613,7 +630,9 @@ def _solo5_tender(tender: str) -> Callable[[Mapping[str, Any], _Host], Emitted]:
     return emit
 
 
-EMITTERS: dict[str, Callable[[Mapping[str, Any], _Host], Emitted]] = {
+# An emitter per --emit format but "plan" (the plan's own text, ``plan.dumps``), keyed by
+# the names orchestrator.emit.FORMATS gives them: a format without an emitter fails here.
+_BY_FORMAT: dict[str, Emitter] = {
     "rumprun-json": _rumprun_json,
     "qemu-append": _qemu_append,
     "rumprun-bake-conf": _rumprun_bake_conf,
@@ -623,3 +642,4 @@ EMITTERS: dict[str, Callable[[Mapping[str, Any], _Host], Emitted]] = {
     "solo5-hvt": _solo5_tender("hvt"),
     "solo5-spt": _solo5_tender("spt"),
 }
+EMITTERS: Mapping[str, Emitter] = {name: _BY_FORMAT[name] for name in FORMATS if name != "plan"}

@@ -9,9 +9,9 @@ plan: components added and removed, devices, toolchain arguments, the runtime co
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from orchestrator.core.pipeline import Prepared
+from orchestrator.core.planmodel import Plan
 from orchestrator.core.scheduler import Result
 
 
@@ -42,7 +42,7 @@ def _node(identifier: str, **attributes: str) -> str:
     return f"  {quote(identifier)} {_attrs(**attributes)};"
 
 
-def dot(prepared: Prepared, results: Sequence[Result], plan: Mapping[str, Any]) -> str:
+def dot(prepared: Prepared, results: Sequence[Result], plan: Plan) -> str:
     """The DOT text for a finished plan."""
     parts = [
         _node(f"part:{r.run.pointer}", label=r.run.pointer or "/ (all not claimed)", shape="note")
@@ -57,17 +57,13 @@ def dot(prepared: Prepared, results: Sequence[Result], plan: Mapping[str, Any]) 
         *_cluster("config", prepared.config.source, parts),
         *(_node(f"delegate:{d}", label=d, shape="box", style="rounded,bold") for d in delegates),
     ]
-    libs = plan["bake"]["libs"]
     outputs = [
-        _node("libs", label=f"bake.libs ({len(libs)} libraries)"),
-        _node("runtime", label=f"runtime config (rumprun {plan['runtime']['dialect']})"),
-        *(
-            _node(f"device:{d['name']}", label=f"{d['name']} ({d['kind']})")
-            for d in plan["devices"]
-        ),
-        *(_node(f"toolchain:{chain}", label=f"toolchain {chain}") for chain in plan["toolchains"]),
+        _node("libs", label=f"bake.libs ({len(plan.bake.libs)} libraries)"),
+        _node("runtime", label=f"runtime config (rumprun {plan.runtime.dialect})"),
+        *(_node(f"device:{d.name}", label=f"{d.name} ({d.kind})") for d in plan.devices),
+        *(_node(f"toolchain:{chain}", label=f"toolchain {chain}") for chain in plan.toolchains),
     ]
-    lines.extend(_cluster("plan", f"bake plan ({plan['bake']['config']})", outputs))
+    lines.extend(_cluster("plan", f"bake plan ({plan.bake.config})", outputs))
     for result in results:
         lines.extend(_contributions(result, {r.run.pointer: r for r in results}))
     lines.append("}")

@@ -14,8 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.core.planmodel import Delegation, Device, Plan, PlanWarning
 from orchestrator.pointers import pointer_of, pointer_text
 from orchestrator.review import explain
+from orchestrator.rumprun.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -48,34 +50,34 @@ class Difference:
         return {"same": self.same, "changes": [c.as_json() for c in self.changes]}
 
 
-def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> Difference:
+def diff(old: Plan, new: Plan) -> Difference:
     """The changes from plan ``old`` to plan ``new``."""
     return Difference(
         (
             *_bake(old, new),
             *_libs(old, new),
-            *_devices(old["devices"], new["devices"]),
+            *_devices(old.devices, new.devices),
             *_toolchains(old, new),
-            *_runtime(old["runtime"], new["runtime"]),
-            *_delegations(old["delegations"], new["delegations"]),
-            *_warnings(old["warnings"], new["warnings"]),
+            *_runtime(old.runtime, new.runtime),
+            *_delegations(old.delegations, new.delegations),
+            *_warnings(old.warnings, new.warnings),
         )
     )
 
 
-def _bake(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Change]:
-    for key in ("config", "platform"):
-        if old["bake"][key] != new["bake"][key]:
+def _bake(old: Plan, new: Plan) -> Iterator[Change]:
+    for key, was, is_ in (
+        ("config", old.bake.config, new.bake.config),
+        ("platform", old.bake.platform, new.bake.platform),
+    ):
+        if was != is_:
             yield Change(
-                "bake",
-                "~",
-                f"bake {key} {old['bake'][key]} -> {new['bake'][key]}",
-                {"field": key, "old": old["bake"][key], "new": new["bake"][key]},
+                "bake", "~", f"bake {key} {was} -> {is_}", {"field": key, "old": was, "new": is_}
             )
 
 
-def _libs(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Change]:
-    before, after = old["bake"]["libs"], new["bake"]["libs"]
+def _libs(old: Plan, new: Plan) -> Iterator[Change]:
+    before, after = old.bake.libs, new.bake.libs
     for lib in after:
         if lib not in before:
             why = explain.why(new, lib)
@@ -92,42 +94,46 @@ def _reason(answer: explain.Answer) -> str:
     return answer.summary.partition(": ")[2] or answer.summary
 
 
-def _devices(
-    old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
-) -> Iterator[Change]:
-    before = {d["name"]: d for d in old}
-    after = {d["name"]: d for d in new}
+def _devices(old: Sequence[Device], new: Sequence[Device]) -> Iterator[Change]:
+    before = {d.name: d for d in old}
+    after = {d.name: d for d in new}
     for sign, mine, theirs, side in (("+", after, before, "new"), ("-", before, after, "old")):
         for name, device in mine.items():
             if name not in theirs:
                 yield Change(
-                    "devices", sign, _device_text(device), {"name": name, side: dict(device)}
+                    "devices", sign, _device_text(device), {"name": name, side: device.to_json()}
                 )
     for name, device in after.items():
         was = before.get(name)
         if was is None or was == device:
             continue
-        fields = sorted(set(was) | set(device))
-        changed = {k: [was.get(k), device.get(k)] for k in fields if was.get(k) != device.get(k)}
+        # Field by field, the plan's own and the delegate's alike, in name order.
+        old_fields, new_fields = was.to_json(), device.to_json()
+        fields = sorted(set(old_fields) | set(new_fields))
+        changed = {
+            k: [old_fields.get(k), new_fields.get(k)]
+            for k in fields
+            if old_fields.get(k) != new_fields.get(k)
+        }
         said = ", ".join(f"{k} {v[0]!r} -> {v[1]!r}" for k, v in changed.items())
         yield Change("devices", "~", f"{name}: {said}", {"name": name, "fields": changed})
 
 
-def _device_text(device: Mapping[str, Any]) -> str:
-    where = explain.describe_for(device["pointer"])
-    return f"{device['name']} ({device['kind']}) by {device['by']} {where}"
+def _device_text(device: Device) -> str:
+    where = explain.describe_for(device.pointer)
+    return f"{device.name} ({device.kind}) by {device.by} {where}"
 
 
-def _arguments(plan: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+def _arguments(plan: Plan) -> list[tuple[str, str, str]]:
     return [
         (chain, key, value)
-        for chain, args in plan["toolchains"].items()
+        for chain, args in plan.toolchains.items()
         for key, values in args.items()
         for value in values
     ]
 
 
-def _toolchains(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Change]:
+def _toolchains(old: Plan, new: Plan) -> Iterator[Change]:
     before, after = _arguments(old), _arguments(new)
     for plan, sign, mine, theirs in ((new, "+", after, before), (old, "-", before, after)):
         for chain, key, value in mine:
@@ -136,12 +142,12 @@ def _toolchains(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Chan
             source = next(
                 (
                     a
-                    for a in plan["provenance"]["toolchains"]
-                    if (a["toolchain"], a["key"], a["value"]) == (chain, key, value)
+                    for a in plan.provenance.toolchains
+                    if (a.toolchain, a.key, a.value) == (chain, key, value)
                 ),
                 None,
             )
-            by = f" by {source['by']} {explain.describe_for(source['pointer'])}" if source else ""
+            by = f" by {source.by} {explain.describe_for(source.pointer)}" if source else ""
             yield Change(
                 "toolchains",
                 sign,
@@ -162,18 +168,18 @@ def _flat(value: Any, tokens: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]
         yield pointer_of(tokens), value
 
 
-def _runtime(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Change]:
-    if old["dialect"] != new["dialect"]:
+def _runtime(old: Runtime, new: Runtime) -> Iterator[Change]:
+    if old.dialect != new.dialect:
         yield Change(
             "runtime",
             "~",
-            f"dialect {old['dialect']} -> {new['dialect']}",
-            {"field": "dialect", "old": old["dialect"], "new": new["dialect"]},
+            f"dialect {old.dialect} -> {new.dialect}",
+            {"field": "dialect", "old": old.dialect, "new": new.dialect},
         )
-    if old["dialect"] == new["dialect"] == "master":
-        yield from _members(old["config"], new["config"])
+    if old.dialect == new.dialect == "master":
+        yield from _members(old.config, new.config)
     else:
-        yield from _leaves(old["config"], new["config"], (), "")
+        yield from _leaves(old.config, new.config, (), "")
 
 
 def _leaves(old: Any, new: Any, tokens: tuple[str, ...], label: str) -> Iterator[Change]:
@@ -231,11 +237,9 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _delegations(
-    old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
-) -> Iterator[Change]:
-    before = {(d["delegate"], d["pointer"]): d for d in old}
-    after = {(d["delegate"], d["pointer"]): d for d in new}
+def _delegations(old: Sequence[Delegation], new: Sequence[Delegation]) -> Iterator[Change]:
+    before = {(d.delegate, d.pointer): d for d in old}
+    after = {(d.delegate, d.pointer): d for d in new}
     for key, run in after.items():
         name = f"{key[0]} {explain.describe_for(key[1])}"
         was = before.get(key)
@@ -246,8 +250,12 @@ def _delegations(
             continue
         what = [
             part
-            for part in ("command", "request_sha256", "answer_sha256")
-            if was.get(part) != run.get(part)
+            for part, then, now in (
+                ("command", was.command, run.command),
+                ("request_sha256", was.request_sha256, run.request_sha256),
+                ("answer_sha256", was.answer_sha256, run.answer_sha256),
+            )
+            if then != now
         ]
         if what:
             said = ", ".join(w.removesuffix("_sha256") for w in what)
@@ -267,16 +275,14 @@ def _delegations(
             )
 
 
-def _warnings(
-    old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
-) -> Iterator[Change]:
+def _warnings(old: Sequence[PlanWarning], new: Sequence[PlanWarning]) -> Iterator[Change]:
     for warning in new:
         if warning not in old:
-            yield Change("warnings", "+", _warning_text(warning), {"warning": dict(warning)})
+            yield Change("warnings", "+", _warning_text(warning), {"warning": warning.to_json()})
     for warning in old:
         if warning not in new:
-            yield Change("warnings", "-", _warning_text(warning), {"warning": dict(warning)})
+            yield Change("warnings", "-", _warning_text(warning), {"warning": warning.to_json()})
 
 
-def _warning_text(warning: Mapping[str, Any]) -> str:
-    return f"{warning['by']} at {pointer_text(warning['pointer'])}: {warning['message']}"
+def _warning_text(warning: PlanWarning) -> str:
+    return f"{warning.by} at {pointer_text(warning.pointer)}: {warning.message}"

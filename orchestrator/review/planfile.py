@@ -2,9 +2,9 @@
 and ``bakeplan diff`` take.
 
 A JSON object whose ``plan`` is ``bakeplan/1`` is a plan, checked against the plan
-schema (each violation at its line and column); anything else is a config, planned
-with the command's routing and run options.  Standard input (``-``) holds a plan: a
-config read from it could not be planned again.
+schema (each violation at its line and column) and read as a ``Plan``; anything else is
+a config, planned with the command's routing and run options.  Standard input (``-``)
+holds a plan: a config read from it could not be planned again.
 """
 
 from __future__ import annotations
@@ -12,20 +12,24 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.core import jsontext
-from orchestrator.core.plan import PLAN_VERSION
 from orchestrator.errors import InputError
 from orchestrator.schemas import explainer
+
+if TYPE_CHECKING:  # lock files are read with this module's helpers and are no plans
+    from orchestrator.core.planmodel import Plan
 
 STDIN = "-"
 # Plans are small: a 4 KiB runtime config and a few dozen libraries and devices.
 MAX_PLAN_BYTES = 16 * 1024 * 1024
 
 
-def obtain(path: str, plan_config: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+def obtain(path: str, plan_config: Callable[[str], Plan]) -> Plan:
     """The plan in ``path``, or the plan ``plan_config(path)`` makes of the config there."""
+    from orchestrator.core.planmodel import PLAN_VERSION, Plan  # noqa: PLC0415
+
     source = "<stdin>" if path == STDIN else path
     raw = read_bounded(path, source, limit=MAX_PLAN_BYTES, what="a plan or a config")
     value = jsontext.parse(raw, source=source)
@@ -38,7 +42,7 @@ def obtain(path: str, plan_config: Callable[[str], dict[str, Any]]) -> dict[str,
             what="a valid bake plan",
             hint="a plan written by an older bakeplan may lack what this one needs: plan again",
         )
-        return value
+        return Plan.from_json(value)
     if path == STDIN:
         raise InputError(
             'standard input holds no bake plan (no "plan": "bakeplan/1")',

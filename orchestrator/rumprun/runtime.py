@@ -39,14 +39,20 @@ class Runtime:
     def as_json(self) -> dict[str, Any]:
         return {"dialect": self.dialect, "config": self.config}
 
-    def provenance(self) -> list[dict[str, str]]:
-        """Each top-level part of ``config`` (its pointer there) and the config part it says."""
+    def origins(self) -> list[tuple[str, str]]:
+        """Each top-level part of ``config`` (its pointer there) and the config part it
+        says, as (path, pointer) pairs: the plan's ``provenance.runtime``."""
         if self.dialect == "master":
-            return [{"path": f"/{i}", "from": where} for i, where in enumerate(self.sources)]
-        return [{"path": pointer_of([key]), "from": pointer_of([key])} for key in self.config]
+            return [(f"/{i}", where) for i, where in enumerate(self.sources)]
+        return [(pointer_of([key]), pointer_of([key])) for key in self.config]
 
     def text(self) -> str:
-        return text(self.as_json())
+        """The exact bytes rumprun reads (compact, no final newline)."""
+        return _encode(self.dialect, self.config)
+
+    def size(self) -> int:
+        """The length in bytes of what rumprun reads."""
+        return len(self.text().encode("utf-8"))
 
 
 def convert(
@@ -71,16 +77,15 @@ def convert(
 
 
 def text(runtime: Mapping[str, Any]) -> str:
-    """The exact bytes rumprun reads for a plan's ``runtime`` (compact, no final newline)."""
-    if runtime["dialect"] == "master":
+    """The exact bytes rumprun reads for a plan document's ``runtime`` member."""
+    return _encode(runtime["dialect"], runtime["config"])
+
+
+def _encode(dialect: str, config: Any) -> str:
+    if dialect == "master":
         from orchestrator.rumprun import master  # noqa: PLC0415
 
-        return master.encode(runtime["config"])
+        return master.encode(config)
     from orchestrator.rumprun import spec  # noqa: PLC0415
 
-    return spec.encode(runtime["config"])
-
-
-def size(runtime: Mapping[str, Any]) -> int:
-    """The length in bytes of what rumprun reads."""
-    return len(text(runtime).encode("utf-8"))
+    return spec.encode(config)

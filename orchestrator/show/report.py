@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from orchestrator.errors import BakeplanError
 from orchestrator.pointers import pointer_text
 from orchestrator.show.messages import plain
+
+if TYPE_CHECKING:
+    from orchestrator.core.planmodel import PlanWarning
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -43,10 +46,10 @@ def note(text: str, stream: TextIO | None = None) -> None:
     stream.flush()
 
 
-def show_warnings(warnings: Iterable[dict[str, str]], stream: TextIO | None = None) -> None:
+def show_warnings(warnings: Iterable[PlanWarning], stream: TextIO | None = None) -> None:
     """The plan's warnings, one line each."""
     stream = stream or sys.stderr
     for warning in warnings:
-        where = pointer_text(warning.get("pointer", ""))
-        stream.write(f"bakeplan: warning: {warning['by']} at {where}: {warning['message']}\n")
+        where = pointer_text(warning.pointer)
+        stream.write(f"bakeplan: warning: {warning.by} at {where}: {warning.message}\n")
     stream.flush()
