@@ -37,7 +37,7 @@ from orchestrator.schemas import explainer
 from orchestrator.schemas.explainer import Violation
 
 __all__ = [
-    "SECTIONS",
+    "RUMPRUN_KEYS",
     "Config",
     "Violation",
     "check",
@@ -54,8 +54,9 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 SCHEMA = "config"
-# The specification dialect's top-level keys, in the order rumprun applies them.
-SECTIONS = ("rc", "env", "blk", "mount", "net", "netbsd")
+# The specification dialect's top-level keys, in the order rumprun applies them: what the
+# built-in rumprun layer reads, and so what no delegate has to claim.
+RUMPRUN_KEYS = ("rc", "env", "blk", "mount", "net", "netbsd")
 
 _LEGACY_TOP_KEYS = {
     "cmdline": "`cmdline`, one command-line string (the specification has rc[].argv)",
@@ -339,10 +340,10 @@ def validate_dialect(
     """
     if section is None:
         ref = None
-    elif section in SECTIONS:
+    elif section in RUMPRUN_KEYS:
         ref = f"#/$defs/{section}"
     else:
-        raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
+        raise ValueError(f"unknown section {section!r}; known: {', '.join(RUMPRUN_KEYS)}")
     found = explainer.violations(SCHEMA, data, ref=ref, base_pointer=base_pointer)
     if section is None and isinstance(data, dict):
         found.extend(_rc_rules(data.get("rc"), base_pointer + "/rc"))

@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import jsontext
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.errors import BakeplanError, InputError, raise_all
+from orchestrator.pointers import pointer_of, tokens_of
 from orchestrator.schemas import explainer
+from orchestrator.suggest import did_you_mean
 
 BUILTIN = "rumprun"
 DEFAULT_TIMEOUT = 30.0
@@ -88,13 +91,10 @@ class Registry:
 
     def unknown(self, name: str) -> InputError:
         """The error for a name nobody registered, with the closest known name."""
-        import difflib  # noqa: PLC0415  (only on this error path)
-
         known = (*self.names(), BUILTIN)
-        close = difflib.get_close_matches(name, known, n=1)
         return InputError(
             f"unknown delegate {name!r}",
-            hint=f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}",
+            hint=did_you_mean(name, known) or f"known: {', '.join(known)}",
         )
 
 
@@ -128,9 +128,6 @@ def claim_problem(pointer: str) -> str | None:
     typo: the config's part stays rumprun's, silently.  A legacy key (``/cmdline``) is in
     no config bakeplan accepts.
     """
-    from orchestrator.core.routing import RUMPRUN_KEYS  # noqa: PLC0415
-    from orchestrator.pointers import pointer_of, tokens_of  # noqa: PLC0415
-
     try:
         tokens = tokens_of(pointer)
     except BakeplanError:

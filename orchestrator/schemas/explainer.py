@@ -24,7 +24,6 @@ jsonschema is imported only when a validator is first built: start-up (``bakepla
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -37,6 +36,7 @@ from jsonpointer import escape
 from orchestrator.core import jsontext
 from orchestrator.pointers import pointer_order
 from orchestrator.schemas import checker, ecma
+from orchestrator.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
@@ -382,10 +382,10 @@ def _unknown_keys(error: ValidationError, pointer: str) -> Iterator[Violation]:
     for key in instance:
         if key in known or any(ecma.search(pattern, key) for pattern in patterns):
             continue
-        close = difflib.get_close_matches(key, known, n=1)
         message = f"unknown key {key!r}"
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
+        suggestion = did_you_mean(key, known)
+        if suggestion:
+            message += f" ({suggestion})"
         yield Violation(
             pointer=f"{pointer}/{escape(key)}",
             message=message,

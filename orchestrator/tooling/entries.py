@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import registry as registries
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.core.registry import BUILTIN, DEFAULT_TIMEOUT, Entry, Registry
 from orchestrator.errors import InputError, UsageError, raise_all
 from orchestrator.output import write_atomic
@@ -177,7 +178,7 @@ def add(
             UsageError(
                 f"delegate {new.name!r} {problem}",
                 hint="a key of the delegate's own is fine when it is not a letter or two "
-                "away from one of rumprun's (rc, env, blk, mount, net, netbsd)",
+                f"away from one of rumprun's ({', '.join(RUMPRUN_KEYS)})",
             )
             for _, problem in refused
             if problem is not None
