@@ -33,6 +33,7 @@ from orchestrator.errors import (
     Problems,
     raise_all,
 )
+from orchestrator.pointers import nearest
 from orchestrator.schemas import explainer
 from orchestrator.schemas.explainer import Violation
 
@@ -103,7 +104,7 @@ class Config:
         A pointer to something absent (a missing key) is placed at its closest existing
         ancestor, which is where the fix goes.
         """
-        line, col = self._nearest_position(pointer)
+        line, col = nearest(pointer, self.position) or (None, None)
         return InputError(
             message,
             file=self.source,
@@ -125,17 +126,7 @@ class Config:
             return type(error)(self.place(problem) for problem in error.problems)
         if error.pointer is None or error.file is not None or isinstance(error, DelegateError):
             return error
-        return error.located(self.source, *self._nearest_position(error.pointer))
-
-    def _nearest_position(self, pointer: str) -> tuple[int | None, int | None]:
-        current = pointer
-        while True:
-            found = self.position(current)
-            if found is not None:
-                return found
-            if not current:
-                return None, None
-            current = current.rpartition("/")[0]
+        return error.located(self.source, *(nearest(error.pointer, self.position) or (None, None)))
 
 
 # --- loading ---------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 from orchestrator.core import config as dialect
 from orchestrator.core.jsontext import DEFAULT_MAX_DEPTH
 from orchestrator.errors import InputError, raise_all
-from orchestrator.pointers import pointer_of
+from orchestrator.pointers import nearest, pointer_of
 from orchestrator.rumprun import master
 
 _SPEC_ONLY_KEYS = ("rc", "mount", "netbsd")
@@ -407,21 +407,12 @@ def _check(builder: _Builder, config: dict[str, Any]) -> list[InputError]:
     """Where the upgraded config is not valid in the specification dialect, if anywhere."""
     return [
         builder.fail(
-            _line_of(builder.lines, v.pointer),
+            nearest(v.pointer, builder.lines.get) or 1,
             f"cannot be mapped to a valid config: {v.pointer}: {v.message}",
             hint=f"expected {v.expected}" if v.expected else None,
         )
         for v in dialect.validate_dialect(config)
     ]
-
-
-def _line_of(lines: dict[str, int], pointer: str) -> int:
-    current = pointer
-    while current:
-        if current in lines:
-            return lines[current]
-        current = current.rpartition("/")[0]
-    return 1
 
 
 def _string(builder: _Builder, key: str, line: int, node: Node) -> str:

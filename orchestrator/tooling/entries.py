@@ -99,22 +99,17 @@ def _write(path: Path, entries: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _absolute_program(program: str, environ: Mapping[str, str]) -> str:
-    """``program`` made absolute: a path with a slash from the cwd, a bare name from PATH
-    (then beside bakeplan).  Symlinks are kept, as ``registry.resolve_command`` keeps them."""
-    if "/" in program:
-        absolute = os.path.abspath(program)  # noqa: PTH100  (symlinks kept: see the docstring)
-        found = absolute if Path(absolute).exists() else None
-    else:
-        found = registries.find_program(program, environ)
-    if found is None:
+    """``program`` made absolute as ``registry.program_path`` finds it (a path with a slash
+    from the current folder, where the user typed it), checked to be executable."""
+    path = registries.program_path(program, Path.cwd(), environ)
+    if path is None:
         raise InputError(
             f"command {program!r} not found",
             hint="give a path, or put the program's folder on PATH",
         )
-    found = os.path.abspath(found)  # noqa: PTH100  (symlinks kept: see the docstring)
-    if not Path(found).is_file() or not os.access(found, os.X_OK):
-        raise InputError(f"{found} is not an executable file", hint=f"chmod +x {found}")
-    return found
+    if not registries.is_executable(path):
+        raise InputError(f"{path} is not an executable file", hint=f"chmod +x {path}")
+    return str(path)
 
 
 def sdk_command(spec: str) -> tuple[str, ...]:
