@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.core.protocol import Request
-from orchestrator.core.routing import RUMPRUN_KEYS
 from orchestrator.rumprun import layer
 from orchestrator.sdk import Delegate, Refusal, serve
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 # Not typing.TYPE_CHECKING: see orchestrator.core.wire.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
-    from typing import Any
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 # Pointers longer than this are shortened when shown, so that no message can be made huge
 # by a hostile config.
@@ -84,6 +86,30 @@ def value_at(document: Any, tokens: Sequence[str]) -> Any:
     if value is MISSING:
         raise KeyError(pointer_of(tokens))
     return value
+
+
+def ancestors(pointer: str) -> Iterator[str]:
+    """``pointer``, then each pointer above it, up to ``""`` (/mount/~1data/path,
+    /mount/~1data, /mount, "").  Cut at each ``/`` as written: an escaped ``/`` is ``~1``."""
+    current = pointer
+    while True:
+        yield current
+        if not current:
+            return
+        current = current.rpartition("/")[0]
+
+
+def nearest(pointer: str, found: Callable[[str], T | None]) -> T | None:
+    """What ``found`` answers for the deepest of ``ancestors(pointer)`` it knows, or None.
+
+    A problem at an absent place (a missing key) is shown where the fix goes: at its
+    nearest ancestor that the text has.
+    """
+    for each in ancestors(pointer):
+        answer = found(each)
+        if answer is not None:
+            return answer
+    return None
 
 
 def within(inner: Sequence[str], outer: Sequence[str]) -> bool:

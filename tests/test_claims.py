@@ -18,8 +18,8 @@ from helpers_cli import run_main
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.core.registry import claim_problem, user_registry_path
-from orchestrator.core.routing import RUMPRUN_KEYS
 from orchestrator.pointers import pointer_of
 
 HYBRID = REPO / "examples" / "hybrid" / "config.json"

@@ -219,6 +219,22 @@ def test_legacy_text_that_is_not_json_is_recognised(
     assert (caught.value.line, caught.value.col) == (line, col)
 
 
+def test_text_that_is_not_json_is_read_as_upgrade_reads_it(tmp_path: Path) -> None:
+    # The loader looks for the signs with upgrade's own reader, as far as it can read.
+    with pytest.raises(LegacyDialectError) as caught:
+        load(write(tmp_path, '{, "cmdline": "x", \'q\'}'))
+    assert [line.split(": ")[0] for line in caught.value.detail] == ["1:1", "1:4 at /cmdline"]
+    with pytest.raises(JsonTextError) as caught:
+        load(write(tmp_path, '{"a": \'q\', "cmdline": "x"}'))
+    assert not isinstance(caught.value, LegacyDialectError)
+    assert (caught.value.line, caught.value.col) == (1, 7)
+    # Text before the first { is ignored, as rumprun ignores it: its comma is no sign
+    # that the commas are not all doubled.
+    with pytest.raises(LegacyDialectError) as caught:
+        load(write(tmp_path, 'a, b {"env": {"A": "1",, "B": "2"}}'))
+    assert caught.value.detail == ("1:23: doubled commas, as QEMU's -append needs them (not JSON)",)
+
+
 def test_specification_configs_are_not_mistaken_for_legacy(tmp_path: Path) -> None:
     text = json.dumps(
         {

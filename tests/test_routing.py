@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from conftest import REPO
+from helpers_cli import SPEC, run_main
 from helpers_tree import leaves, nodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,6 +95,22 @@ def test_two_claims_on_an_absent_pointer_do_not_conflict() -> None:
 def test_delegate_option_settles_a_conflict() -> None:
     routing = route(HYBRID, registry(("a", ("/net",)), ("b", ("/net",))), {"/net": "b"})
     assert routing.owner("/net").delegate == "b"
+
+
+def test_two_delegate_options_for_one_pointer_are_refused_by_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = str(REPO / "examples" / "hybrid" / "config.json")
+    twice = ("--delegate", "/net=a", "--delegate", "/net=b")
+    code, out, err = run_main(capsys, "plan", *SPEC, config, *twice)
+    assert (code, out) == (2, "")
+    assert "--delegate /net given twice ('a' and 'b')" in err
+    assert "unknown delegate" not in err  # refused before any name is looked up
+    # The same choice given twice is one choice.
+    same = ("--delegate", "/net=rumprun", "--delegate", "/net=rumprun")
+    code, out, err = run_main(capsys, "plan", *SPEC, config, *same)
+    assert code == 0, err
+    assert [d["delegate"] for d in json.loads(out)["delegations"]] == ["rumprun"]
 
 
 def test_delegate_option_can_give_a_part_back_to_rumprun() -> None:

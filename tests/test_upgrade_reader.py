@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_hostile import _VALUES as JSON_VALUES  # the same JSON values the fuzzers use
 
-from orchestrator.rumprun.upgrade import read_legacy
+from orchestrator.core.jsontext import legacy_reader, line_col, read_legacy
+from orchestrator.errors import InputError
 
 
 def bakeplan(*argv: str, stdin: Any = None) -> subprocess.CompletedProcess[str]:
@@ -117,3 +118,26 @@ def test_the_reader_reads_strict_json_as_json_does(document: dict[str, Any]) -> 
     for text in (json.dumps(document), json.dumps(document, indent=1)):
         top, _ = read_legacy(text, "t")
         assert top.plain() == json.loads(text)
+
+
+def test_an_integer_python_will_not_convert_is_a_problem_at_its_line() -> None:
+    text = '{,\n"cmdline": "app",\n"env": ' + "9" * 5000 + ",\n}"
+    with pytest.raises(InputError) as caught:
+        read_legacy(text, "t")
+    assert (caught.value.line, caught.value.message) == (3, "integer with more than 4300 digits")
+
+
+def test_the_reader_records_the_launchers_habits_where_they_are() -> None:
+    text = '{, "cmdline": "a",, "env": "A=1",\n"x": [1,,2],}'
+    reader, notes = legacy_reader(text, "t")
+    assert notes == []
+    reader.document()
+    assert reader.commas == [
+        (0, (1,)),
+        (None, (17, 18)),
+        (None, (32,)),
+        (None, (41, 42)),
+        (None, (45,)),
+    ]
+    assert reader.top_keys == [("cmdline", 3, 14), ("env", 20, 27), ("x", 34, 39)]
+    assert reader.line_col(36) == line_col(text, 36) == (2, 3)

@@ -2,9 +2,11 @@
 
 ``load`` reads one config (a file, or ``-`` for stdin) as strict JSON, refuses rumprun's
 2015 master dialect with a pointer to ``bakeplan upgrade`` (never converting it
-silently), and returns a ``Config`` that keeps its text, so that every later problem can
-be reported at ``file:line:col`` as well as by JSON pointer.  A config larger than
-``MAX_CONFIG_BYTES`` is refused before it is read whole, so no input exhausts memory.
+silently; text that is not JSON is recognised by reading it with the legacy reader
+``bakeplan upgrade`` uses, ``jsontext.read_legacy``), and returns a ``Config`` that
+keeps its text, so that every later problem can be reported at ``file:line:col`` as well
+as by JSON pointer.  A config larger than ``MAX_CONFIG_BYTES`` is refused before it is
+read whole, so no input exhausts memory.
 
 ``validate_dialect`` checks a whole config, or the fragment under one of its top-level
 keys, against the specification dialect's schema (``schemas/config.json``) plus the rules
@@ -14,12 +16,12 @@ jsonschema is imported only when a check runs, never at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import shlex
 import stat
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,11 +35,12 @@ from orchestrator.errors import (
     Problems,
     raise_all,
 )
+from orchestrator.pointers import nearest
 from orchestrator.schemas import explainer
 from orchestrator.schemas.explainer import Violation
 
 __all__ = [
-    "SECTIONS",
+    "RUMPRUN_KEYS",
     "Config",
     "Violation",
     "check",
@@ -54,27 +57,19 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 SCHEMA = "config"
-# The specification dialect's top-level keys, in the order rumprun applies them.
-SECTIONS = ("rc", "env", "blk", "mount", "net", "netbsd")
+# The specification dialect's top-level keys, in the order rumprun applies them: what the
+# built-in rumprun layer reads, and so what no delegate has to claim.
+RUMPRUN_KEYS = ("rc", "env", "blk", "mount", "net", "netbsd")
 
 _LEGACY_TOP_KEYS = {
     "cmdline": "`cmdline`, one command-line string (the specification has rc[].argv)",
     "rc_TESTING": "`rc_TESTING` (the specification has rc)",
     "hostname": "a top-level `hostname` (the specification has netbsd.sysctl kern.hostname)",
 }
+_LEGACY_ENV_STRING = '`env` as a "NAME=VALUE" string (the specification has an object)'
 _LEGACY_NET_KEYS = frozenset({"if", "cloner", "type", "method", "addr", "mask", "gw"})
 _LEGACY_BLK_KEYS = frozenset({"source", "path", "fstype", "mountpoint"})
-# Recognises legacy text that is not JSON; strings are matched first so that what they
-# hold is never mistaken for structure.  An unterminated string runs to the end.
-_LEGACY_TEXT = re.compile(
-    r'(?P<string>"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z))'
-    r"|(?P<opener>\{[ \t\r\n]*,(?:[ \t\r\n]*,)?)"
-    r"|(?P<doubled>,[ \t\r\n]*,)"
-    r"|(?P<comma>,)"
-    r"|(?P<open>[\[{])|(?P<close>[\]}])"
-)
 _SHOWN_MARKS = 5
-_KEY_FOLLOWS = re.compile(r"[ \t\r\n]*:[ \t\r\n]*(\")?")
 
 
 @dataclass(frozen=True)
@@ -102,7 +97,7 @@ class Config:
         A pointer to something absent (a missing key) is placed at its closest existing
         ancestor, which is where the fix goes.
         """
-        line, col = self._nearest_position(pointer)
+        line, col = nearest(pointer, self.position) or (None, None)
         return InputError(
             message,
             file=self.source,
@@ -124,17 +119,7 @@ class Config:
             return type(error)(self.place(problem) for problem in error.problems)
         if error.pointer is None or error.file is not None or isinstance(error, DelegateError):
             return error
-        return error.located(self.source, *self._nearest_position(error.pointer))
-
-    def _nearest_position(self, pointer: str) -> tuple[int | None, int | None]:
-        current = pointer
-        while True:
-            found = self.position(current)
-            if found is not None:
-                return found
-            if not current:
-                return None, None
-            current = current.rpartition("/")[0]
+        return error.located(self.source, *(nearest(error.pointer, self.position) or (None, None)))
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -213,54 +198,48 @@ _Mark = tuple[int, int, str | None, str]
 
 
 def _legacy_text_marks(text: str) -> list[_Mark]:
-    """Signs of the legacy launcher's non-JSON text: ``{,``, doubled commas, legacy keys."""
+    """Signs of the legacy launcher's non-JSON text: ``{,``, doubled commas, legacy keys.
+
+    The text is read by the legacy reader ``bakeplan upgrade`` uses, as far as it can be
+    read: the signs met before it stops being readable are signs all the same.
+    """
+    try:
+        reader, _ = jsontext.legacy_reader(text, "")
+    except InputError:
+        return []  # no object at all
+    with contextlib.suppress(InputError):
+        reader.document()
     marks: list[_Mark] = []
     doubled: list[_Mark] = []
     lone_comma = False
-    depth = 0
-    for match in _LEGACY_TEXT.finditer(text):
-        kind = match.lastgroup
-        if kind == "comma":
-            lone_comma = True
-        elif kind == "open":
-            depth += 1
-        elif kind == "close":
-            depth -= 1
-        elif kind == "opener":
+    for opener, commas in reader.commas:
+        if opener is not None:
             marks.append(
                 (
-                    *jsontext.line_col(text, match.start()),
+                    *reader.line_col(opener),
                     None,
                     "the `{,` opener the old rumprun launcher wrote (not JSON)",
                 )
             )
-            depth += 1
-        elif kind == "doubled":
-            doubled.append(
-                (
-                    *jsontext.line_col(text, match.start()),
-                    None,
-                    "doubled commas, as QEMU's -append needs them (not JSON)",
-                )
+            commas = commas[2:]  # noqa: PLW2901  (the opener's own one or two are not doubled)
+        doubled.extend(
+            (
+                *reader.line_col(pos),
+                None,
+                "doubled commas, as QEMU's -append needs them (not JSON)",
             )
-        elif depth == 1:
-            marks.extend(_legacy_key_mark(text, match))
+            for pos in commas[: len(commas) - len(commas) % 2 : 2]
+        )
+        lone_comma = lone_comma or len(commas) % 2 == 1
+    for key, pos, value in reader.top_keys:
+        if key in _LEGACY_TOP_KEYS:
+            marks.append((*reader.line_col(pos), "/" + key, _LEGACY_TOP_KEYS[key]))
+        elif key == "env" and text.startswith('"', value):
+            marks.append((*reader.line_col(pos), "/env", _LEGACY_ENV_STRING))
     # QEMU's -append doubles every comma; one stray ",," in a config is a typo, not that.
     if not lone_comma:
         marks.extend(doubled)
     return sorted(marks, key=lambda mark: (mark[0], mark[1]))
-
-
-def _legacy_key_mark(text: str, match: re.Match[str]) -> Iterator[_Mark]:
-    follows = _KEY_FOLLOWS.match(text, match.end())
-    if follows is None:
-        return
-    key = match.group()[1:-1]
-    line, col = jsontext.line_col(text, match.start())
-    if key in _LEGACY_TOP_KEYS:
-        yield line, col, "/" + key, _LEGACY_TOP_KEYS[key]
-    elif key == "env" and follows.group(1):
-        yield line, col, "/env", '`env` as a "NAME=VALUE" string (the specification has an object)'
 
 
 def _legacy_data_marks(config: Config) -> list[_Mark]:
@@ -270,7 +249,7 @@ def _legacy_data_marks(config: Config) -> list[_Mark]:
         ("/" + key, reason) for key, reason in _LEGACY_TOP_KEYS.items() if key in data
     ]
     if isinstance(data.get("env"), str):
-        found.append(("/env", '`env` as a "NAME=VALUE" string (the specification has an object)'))
+        found.append(("/env", _LEGACY_ENV_STRING))
     net = data.get("net")
     if isinstance(net, dict) and _LEGACY_NET_KEYS & net.keys():
         found.append(
@@ -339,10 +318,10 @@ def validate_dialect(
     """
     if section is None:
         ref = None
-    elif section in SECTIONS:
+    elif section in RUMPRUN_KEYS:
         ref = f"#/$defs/{section}"
     else:
-        raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
+        raise ValueError(f"unknown section {section!r}; known: {', '.join(RUMPRUN_KEYS)}")
     found = explainer.violations(SCHEMA, data, ref=ref, base_pointer=base_pointer)
     if section is None and isinstance(data, dict):
         found.extend(_rc_rules(data.get("rc"), base_pointer + "/rc"))

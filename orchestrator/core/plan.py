@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core.routing import RUMPRUN_KEYS
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.errors import BakeplanError, ConflictError, raise_all
 from orchestrator.pointers import pointer_of, pointer_text
 from orchestrator.rumprun import layer

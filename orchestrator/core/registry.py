@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import jsontext
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.errors import BakeplanError, InputError, raise_all
+from orchestrator.pointers import pointer_of, tokens_of
 from orchestrator.schemas import explainer
+from orchestrator.suggest import did_you_mean
 
 BUILTIN = "rumprun"
 DEFAULT_TIMEOUT = 30.0
@@ -88,13 +91,10 @@ class Registry:
 
     def unknown(self, name: str) -> InputError:
         """The error for a name nobody registered, with the closest known name."""
-        import difflib  # noqa: PLC0415  (only on this error path)
-
         known = (*self.names(), BUILTIN)
-        close = difflib.get_close_matches(name, known, n=1)
         return InputError(
             f"unknown delegate {name!r}",
-            hint=f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}",
+            hint=did_you_mean(name, known) or f"known: {', '.join(known)}",
         )
 
 
@@ -128,9 +128,6 @@ def claim_problem(pointer: str) -> str | None:
     typo: the config's part stays rumprun's, silently.  A legacy key (``/cmdline``) is in
     no config bakeplan accepts.
     """
-    from orchestrator.core.routing import RUMPRUN_KEYS  # noqa: PLC0415
-    from orchestrator.pointers import pointer_of, tokens_of  # noqa: PLC0415
-
     try:
         tokens = tokens_of(pointer)
     except BakeplanError:
@@ -347,32 +344,49 @@ def find_program(name: str, environ: Mapping[str, str]) -> str | None:
     return found
 
 
+def program_path(program: str, folder: Path, environ: Mapping[str, str]) -> Path | None:
+    """Where the program of a command is, made absolute; None when nothing is there.
+
+    A name with a slash is relative to ``folder`` (a registry file's, or the current
+    one); a bare name is found by ``find_program`` (PATH, then beside bakeplan).
+    Symlinks are kept: a virtualenv's python is a symlink whose folder is what makes it
+    that virtualenv's.  Whether it may run is ``is_executable``'s to say.
+    """
+    if "/" in program:
+        candidate = Path(program) if Path(program).is_absolute() else folder / program
+        found = str(candidate) if candidate.exists() else None
+    else:
+        found = find_program(program, environ)
+    if found is None:
+        return None
+    return Path(os.path.abspath(found))  # noqa: PTH100  (not resolve(): see the docstring)
+
+
+def is_executable(path: Path) -> bool:
+    """Whether ``path`` is a file this user may execute."""
+    return path.is_file() and os.access(path, os.X_OK)
+
+
 def resolve_command(entry: Entry, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The argv with its executable made absolute and checked, or ``InputError``.
 
-    A bare name is found by ``find_program`` (PATH, then beside bakeplan).  A name with
-    a slash is relative to the registry file's folder.
+    The program is found by ``program_path``, a name with a slash relative to the
+    registry file's folder; then it must be executable, and trusted.
     """
     environ = os.environ if environ is None else environ
     program = entry.command[0]
     origin = entry.source if entry.package else f"registry {entry.source or '(built in)'}"
     where = f"delegate {entry.name!r} ({origin})"
-    if "/" in program:
-        candidate = Path(program) if Path(program).is_absolute() else entry.folder / program
-        found = str(candidate) if candidate.exists() else None
-    else:
-        found = find_program(program, environ)
-    if found is None:
+    path = program_path(program, entry.folder, environ)
+    if path is None:
         raise InputError(
             f"{where}: command {program!r} not found",
             hint="install it, or fix the command in the registry"
             if "/" in program
             else "install it or put its folder on PATH",
         )
-    # Absolute, but symlinks kept: a virtualenv's python is a symlink whose folder is
-    # what makes it that virtualenv's.  The trust check below judges the target.
-    path = Path(os.path.abspath(found))  # noqa: PTH100  (not resolve(): see above)
-    if not path.is_file() or not os.access(path, os.X_OK):
+    if not is_executable(path):
         raise InputError(f"{where}: {path} is not an executable file", hint=f"chmod +x {path}")
+    # A symlink is kept, but the trust check judges its target.
     _refuse_writable(path, f"executable of delegate {entry.name!r}")
     return (str(path), *entry.command[1:])

@@ -12,16 +12,16 @@ not contain one another are independent (the scheduler runs them side by side).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.core.registry import BUILTIN, Registry
 from orchestrator.errors import BakeplanError, ConflictError, InputError, UsageError, raise_all
 from orchestrator.pointers import is_present, order, pointer_of, tokens_of, value_at, within
-
-RUMPRUN_KEYS = ("rc", "env", "blk", "mount", "net", "netbsd")
+from orchestrator.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,6 @@ def _short(key: str, limit: int = 60) -> str:
     return shown if len(shown) <= limit else f"{shown[: limit - 5]}…' ({len(key)} characters)"
 
 
-def _closest_key(key: str, known: Iterable[str]) -> str | None:
-    import difflib  # noqa: PLC0415  (only on this error path)
-
-    close = difflib.get_close_matches(key, sorted(set(known)), n=1, cutoff=0.5)
-    return close[0] if close else None
-
-
 def route(
     config: Mapping[str, Any], registry: Registry, overrides: Mapping[str, str] | None = None
 ) -> Routing:
@@ -170,8 +163,9 @@ def route(
     for key in config:
         if key in RUMPRUN_KEYS or any(p == pointer_of([key]) for p, _ in runs):
             continue
-        known = (*RUMPRUN_KEYS, *claimed_tops)
-        close = _closest_key(key, known)
+        # The empty key is never offered: nothing is like it, and "did you mean ''?" helps
+        # nobody.
+        known = [k for k in (*RUMPRUN_KEYS, *claimed_tops) if k]
         inside = sorted(p for p, _ in runs if within(tokens_of(p), (key,)))
         detail = (f"delegates claim only {', '.join(inside)} inside it",) if inside else ()
         problems.append(
@@ -179,9 +173,8 @@ def route(
                 f"unknown key {_short(key)}: rumprun does not know it and no delegate claims it",
                 pointer=pointer_of([key]),
                 detail=detail,
-                hint=f"did you mean {close!r}?"
-                if close
-                else f"rumprun knows {', '.join(RUMPRUN_KEYS)}",
+                hint=did_you_mean(key, known, cutoff=0.5)
+                or f"rumprun knows {', '.join(RUMPRUN_KEYS)}",
             )
         )
     raise_all(problems)

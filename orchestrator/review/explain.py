@@ -10,7 +10,6 @@ too: a library the base config brings and a delegate removed, or one nobody brin
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from orchestrator.core.planmodel import ArgumentOrigin, Delegation, Device, Plan
 from orchestrator.errors import UsageError
 from orchestrator.pointers import pointer_text, tokens_of
+from orchestrator.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,9 @@ def _library(plan: Plan, lib: str) -> Answer:
     present = lib in plan.bake.libs
     if not said:
         said.append(f"neither {base} nor any delegate brings it")
-        close = difflib.get_close_matches(lib, _known_libs(plan), n=1)
-        if close:
-            said.append(f"did you mean {close[0]}?")
+        suggestion = did_you_mean(lib, _known_libs(plan), quoted=False)
+        if suggestion:
+            said.append(suggestion)
     state = "is linked" if present else "is not linked"
     return Answer(lib, "library", present, f"{lib} {state}: {', '.join(said)}", tuple(chain))
 
@@ -275,10 +275,8 @@ def _unknown(plan: Plan, subject: str) -> UsageError:
         *(d.name for d in plan.devices),
         *(a.value for a in plan.provenance.toolchains),
     ]
-    close = difflib.get_close_matches(subject, known, n=1, cutoff=0.6)
     return UsageError(
         f"{subject!r} is no library, device, config pointer or toolchain argument of this plan",
-        hint=f"did you mean {close[0]!r}?"
-        if close
-        else "subjects: -lLIB, a device name, /pointer, a toolchain argument",
+        hint=did_you_mean(subject, known, cutoff=0.6)
+        or "subjects: -lLIB, a device name, /pointer, a toolchain argument",
     )

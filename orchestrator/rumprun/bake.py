@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from orchestrator.errors import InputError
+from orchestrator.suggest import did_you_mean
 
 NAME_RULE = re.compile(r"^(xen|hw)?_")
 COMPONENT = re.compile(r"^[A-Za-z0-9_]+\Z")  # \Z: "$" also matches before a final "\n"
@@ -163,12 +164,9 @@ class ConfBook:
         """The public config ``name`` (``-`` read as ``_``), or an error naming the known ones."""
         wanted = name.replace("-", "_")
         if wanted not in self._known or wanted.startswith("_"):
-            import difflib  # noqa: PLC0415  (only on this error path)
-
-            close = difflib.get_close_matches(wanted, self._known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else None
             raise InputError(
-                f"unknown bake config {name!r}; known: {', '.join(self._known)}", hint=hint
+                f"unknown bake config {name!r}; known: {', '.join(self._known)}",
+                hint=did_you_mean(wanted, self._known),
             )
         first: dict[str, tuple[str, ...]] = {}
         for word, chain in self._raw[wanted]:

@@ -16,7 +16,6 @@ from typing import Any
 
 from orchestrator.core import config as dialect
 from orchestrator.core.protocol import Answer, Context, Device
-from orchestrator.core.routing import RUMPRUN_KEYS
 from orchestrator.pointers import pointer_of
 
 NAME = "rumprun"
@@ -54,7 +53,7 @@ def _section(pointer: str) -> str | None:
     if pointer == "":
         return None
     key = pointer[1:]
-    if key not in RUMPRUN_KEYS:
+    if key not in dialect.RUMPRUN_KEYS:
         raise ValueError(
             f"the rumprun layer configures the whole document or one of its keys, not {pointer!r}"
         )

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.errors import BakeplanError, ConflictError, raise_all
 from orchestrator.pointers import pointer_of, strings
 from orchestrator.rumprun.layer import baked_name, parents_first, under
@@ -201,7 +202,7 @@ def to_master(config: Mapping[str, Any], binaries: Sequence[str] = ()) -> Conver
     notes: list[str] = []
     members: list[_Sourced] = []
     for key in config:
-        if key not in ("rc", "env", "blk", "mount", "net", "netbsd"):
+        if key not in RUMPRUN_KEYS:
             refusals.add(
                 pointer_of([key]),
                 f"master knows only the keys {', '.join(KEYS)} and halts the boot on any "

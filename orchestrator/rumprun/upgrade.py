@@ -4,8 +4,9 @@ The legacy dialect is what rumprun's master branch parsed (``lib/librumprun_base
 config.c``) and what its ``rumprun`` launcher wrote: not JSON.  The launcher opened
 objects with ``{,``, left trailing commas and repeated keys (``blk`` once per device, and
 ``env`` once per variable), and for QEMU's ``-append`` it doubled every comma.  So the text
-is read by a purpose-built reader that keeps each value's line, tolerates exactly those
-habits, and undoes the comma doubling (inside strings too) when every comma is doubled.
+is read by ``jsontext.read_legacy``, which keeps each value's line, tolerates exactly those
+habits, and undoes the comma doubling (inside strings too) when every comma is doubled;
+the loader reads it with the same reader to recognise the dialect.
 
 The mapping follows what master's parser did with each key, so the upgraded config boots
 the same unikernel the same way:
@@ -29,249 +30,20 @@ its line.
 
 from __future__ import annotations
 
-import bisect
 import json
 import posixpath
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.core import config as dialect
-from orchestrator.core.jsontext import DEFAULT_MAX_DEPTH
-from orchestrator.errors import InputError, raise_all
-from orchestrator.pointers import pointer_of
+from orchestrator.core import jsontext
+from orchestrator.core.jsontext import LegacyNode, read_legacy
+from orchestrator.errors import BakeplanError, InputError, raise_all
+from orchestrator.pointers import nearest, pointer_of
 from orchestrator.rumprun import master
 
 _SPEC_ONLY_KEYS = ("rc", "mount", "netbsd")
-
-
-# --- the legacy text -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Node:
-    """A value of the legacy text: ``members`` for objects (repeatable keys, in order)."""
-
-    line: int
-    value: Any = None  # a string, number, bool or None; or a list of Nodes for arrays
-    members: tuple[tuple[str, int, Node], ...] | None = None
-
-    @property
-    def is_object(self) -> bool:
-        return self.members is not None
-
-    def plain(self) -> Any:
-        """The value as JSON data (a later repeated key wins), built without recursion:
-        the reader allows 512 levels, more than Python's own stack would."""
-        made: dict[int, Any] = {}
-        # Post-order over an explicit stack: a node is made once its children are.
-        pending: list[tuple[Node, bool]] = [(self, False)]
-        while pending:
-            node, ready = pending.pop()
-            children = (
-                [child for _, _, child in node.members]
-                if node.members is not None
-                else node.value
-                if isinstance(node.value, list)
-                else []
-            )
-            if not ready and children:
-                pending.append((node, True))
-                pending.extend((child, False) for child in children)
-                continue
-            if node.members is not None:
-                made[id(node)] = {key: made[id(child)] for key, _, child in node.members}
-            elif isinstance(node.value, list):
-                made[id(node)] = [made[id(child)] for child in node.value]
-            else:
-                made[id(node)] = node.value
-        return made[id(self)]
-
-
-@dataclass
-class _Open:
-    """An object or array the reader is inside: what it holds so far."""
-
-    kind: str  # "{" or "["
-    line: int
-    members: list[tuple[str, int, Node]] = field(default_factory=list)
-    items: list[Node] = field(default_factory=list)
-    key: tuple[str, int] | None = None  # the member whose value is being read
-    separated: bool = True
-
-    def add(self, node: Node) -> None:
-        if self.kind == "[":
-            self.items.append(node)
-            return
-        assert self.key is not None
-        self.members.append((*self.key, node))
-        self.key = None
-
-    def closed(self) -> Node:
-        if self.kind == "[":
-            return Node(self.line, self.items)
-        return Node(self.line, members=tuple(self.members))
-
-
-@dataclass
-class _Reader:
-    """The legacy text read with an explicit stack, not recursion: nesting costs memory
-    only, and is bounded as a config's is (``jsontext.DEFAULT_MAX_DEPTH`` levels)."""
-
-    text: str
-    source: str
-    undouble: bool = False
-    pos: int = 0
-    max_depth: int = DEFAULT_MAX_DEPTH
-    _newlines: list[int] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        # Where each line ends, so that a position's line is a bisection, not a count
-        # from the start (which made a large text quadratic to read).
-        self._newlines = [m.start() for m in re.finditer("\n", self.text)]
-
-    def line(self, pos: int | None = None) -> int:
-        return bisect.bisect_left(self._newlines, self.pos if pos is None else pos) + 1
-
-    def fail(self, message: str, pos: int | None = None) -> InputError:
-        return InputError(message, file=self.source, line=self.line(pos))
-
-    def skip_ws(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in " \t\r\n":
-            self.pos += 1
-
-    def skip_commas(self) -> int:
-        count = 0
-        while True:
-            self.skip_ws()
-            if self.peek() != ",":
-                return count
-            self.pos += 1
-            count += 1
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def value(self) -> Node:
-        """One value, however deeply nested, up to ``max_depth`` levels."""
-        stack: list[_Open] = []
-        while True:
-            node = self._start(stack)
-            while node is not None or stack:
-                if node is not None:
-                    if not stack:
-                        return node
-                    stack[-1].add(node)
-                if self._next(stack[-1]):
-                    node = stack.pop().closed()
-                    continue
-                break  # the next member or item is a value to read
-
-    def _start(self, stack: list[_Open]) -> Node | None:
-        """A scalar or string read whole, or None after opening an object or array."""
-        self.skip_ws()
-        char = self.peek()
-        if char in ("{", "["):
-            if len(stack) >= self.max_depth:
-                raise self.fail(
-                    f"nesting deeper than {self.max_depth} levels (the most bakeplan reads, "
-                    "as in a config)"
-                )
-            stack.append(_Open(char, self.line()))
-            self.pos += 1
-            return None
-        if char == '"':
-            line = self.line()
-            return Node(line, self.string())
-        return self.scalar()
-
-    def _next(self, open_: _Open) -> bool:
-        """Move to ``open_``'s next member or item: True when it closed instead."""
-        # `{,` openers, doubled and trailing commas: the launcher's habits.
-        if self.skip_commas():
-            open_.separated = True
-        char = self.peek()
-        what = "object" if open_.kind == "{" else "array"
-        if char == ("}" if open_.kind == "{" else "]"):
-            self.pos += 1
-            return True
-        if char == "":
-            raise self.fail(f"the {what} opened on line {open_.line} is never closed")
-        if open_.kind == "{":
-            if char != '"':
-                raise self.fail(f"expected a quoted key or }}, found {char!r}")
-            if not open_.separated:
-                raise self.fail("a comma is missing before this key")
-            key_line = self.line()
-            key = self.string()
-            self.skip_ws()
-            if self.peek() != ":":
-                raise self.fail(f"expected : after the key {key!r}")
-            self.pos += 1
-            open_.key = (key, key_line)
-        elif not open_.separated:
-            raise self.fail("a comma is missing before this value")
-        open_.separated = False
-        return False
-
-    def string(self) -> str:
-        start = self.pos
-        match = _STRING.match(self.text, self.pos)
-        if match is None:
-            raise self.fail("unterminated string", start)
-        self.pos = match.end()
-        raw = match.group()
-        if self.undouble:
-            raw = raw.replace(",,", ",")
-        try:
-            text = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise self.fail(f"bad string: {exc.msg}", start) from None
-        assert isinstance(text, str)
-        return text
-
-    def scalar(self) -> Node:
-        start = self.pos
-        match = _SCALAR.match(self.text, self.pos)
-        if match is None:
-            found = self.peek() or "the end of the text"
-            raise self.fail(f"expected a value, found {found!r}")
-        self.pos = match.end()
-        return Node(self.line(start), json.loads(match.group()))
-
-
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_SCALAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null")
-# Comma runs outside strings: QEMU -append text has every one doubled.
-_COMMA_RUNS = re.compile(r'"(?:[^"\\\n]|\\.)*"|(,(?:[ \t\r\n]*,)*)')
-
-
-def _all_commas_doubled(text: str) -> bool:
-    runs = [m.group(1) for m in _COMMA_RUNS.finditer(text) if m.group(1)]
-    return bool(runs) and all(run.count(",") % 2 == 0 for run in runs)
-
-
-def read_legacy(text: str, source: str) -> tuple[Node, list[str]]:
-    """The legacy text's top-level object and the notes on how it was read."""
-    notes: list[str] = []
-    start = text.find("{")
-    if start < 0:
-        raise InputError("no { in the text: rumprun would boot without a config", file=source)
-    reader = _Reader(text, source, pos=start)
-    if text[:start].strip():
-        notes.append("line 1: text before the first { ignored, as rumprun ignores it")
-    if _all_commas_doubled(text):
-        reader.undouble = True
-        notes.append(
-            f"line {reader.line()}: every comma is doubled (QEMU -append text): undoubled, "
-            "inside strings too"
-        )
-    top = reader.value()
-    reader.skip_commas()
-    if reader.pos < len(text):
-        raise reader.fail("text after the config's closing }")
-    return top, notes
 
 
 # --- the mapping -----------------------------------------------------------------------
@@ -340,9 +112,6 @@ def _already_specified(text: str, source: str) -> dict[str, Any] | None:
     """The config when ``text`` is already in the specification dialect (strict JSON
     with no sign of the legacy one), else None.  Whether it is valid is ``validate``'s
     and ``plan``'s to say: a delegate may own a part the schema alone would refuse."""
-    from orchestrator.core import jsontext  # noqa: PLC0415
-    from orchestrator.errors import BakeplanError  # noqa: PLC0415
-
     try:
         document = jsontext.parse(text, source=source)
     except BakeplanError:
@@ -407,7 +176,7 @@ def _check(builder: _Builder, config: dict[str, Any]) -> list[InputError]:
     """Where the upgraded config is not valid in the specification dialect, if anywhere."""
     return [
         builder.fail(
-            _line_of(builder.lines, v.pointer),
+            nearest(v.pointer, builder.lines.get) or 1,
             f"cannot be mapped to a valid config: {v.pointer}: {v.message}",
             hint=f"expected {v.expected}" if v.expected else None,
         )
@@ -415,16 +184,7 @@ def _check(builder: _Builder, config: dict[str, Any]) -> list[InputError]:
     ]
 
 
-def _line_of(lines: dict[str, int], pointer: str) -> int:
-    current = pointer
-    while current:
-        if current in lines:
-            return lines[current]
-        current = current.rpartition("/")[0]
-    return 1
-
-
-def _string(builder: _Builder, key: str, line: int, node: Node) -> str:
+def _string(builder: _Builder, key: str, line: int, node: LegacyNode) -> str:
     if not isinstance(node.value, str) or node.is_object:
         raise builder.fail(line, f"{key} must be a string (rumprun master checks its type)")
     return node.value
@@ -468,7 +228,7 @@ def split_args(text: str) -> list[str]:
     return args
 
 
-def _cmdline(builder: _Builder, line: int, node: Node) -> None:
+def _cmdline(builder: _Builder, line: int, node: LegacyNode) -> None:
     argv = split_args(_string(builder, "cmdline", line, node))
     if not argv:
         raise builder.fail(line, "cmdline is empty: there is no program to run")
@@ -483,7 +243,7 @@ def _cmdline(builder: _Builder, line: int, node: Node) -> None:
     )
 
 
-def _rc_testing(builder: _Builder, line: int, node: Node) -> None:
+def _rc_testing(builder: _Builder, line: int, node: LegacyNode) -> None:
     if not isinstance(node.value, list):
         raise builder.fail(line, "rc_TESTING must be an array of {bin, argv, runmode}")
     for item in node.value:
@@ -523,7 +283,7 @@ def _rc_testing(builder: _Builder, line: int, node: Node) -> None:
 _RC_ORDER = ("bin", "argv", "runmode")
 
 
-def _env(builder: _Builder, line: int, node: Node) -> None:
+def _env(builder: _Builder, line: int, node: LegacyNode) -> None:
     text = _string(builder, "env", line, node)
     pair = master.env_to_spec(text)
     if pair is None:
@@ -536,7 +296,7 @@ def _env(builder: _Builder, line: int, node: Node) -> None:
     builder.note(line, f"env -> env.{name}")
 
 
-def _hostname(builder: _Builder, line: int, node: Node) -> None:
+def _hostname(builder: _Builder, line: int, node: LegacyNode) -> None:
     name = _string(builder, "hostname", line, node)
     if master.HOSTNAME_SYSCTL in builder.sysctl:
         builder.note(line, "hostname set again: the later value wins")
@@ -545,7 +305,9 @@ def _hostname(builder: _Builder, line: int, node: Node) -> None:
     builder.note(line, f'hostname -> netbsd.sysctl."kern.hostname" ({name!r})')
 
 
-def _flat(builder: _Builder, what: str, node: Node, allowed: tuple[str, ...]) -> dict[str, str]:
+def _flat(
+    builder: _Builder, what: str, node: LegacyNode, allowed: tuple[str, ...]
+) -> dict[str, str]:
     """A legacy flat object: string values only, known keys only (as master checks)."""
     if node.members is None:
         raise builder.fail(node.line, f"{what} must be an object")
@@ -561,11 +323,11 @@ def _flat(builder: _Builder, what: str, node: Node, allowed: tuple[str, ...]) ->
     return fields
 
 
-def _lines_of(node: Node) -> dict[str, int]:
+def _lines_of(node: LegacyNode) -> dict[str, int]:
     return {key: line for key, line, _ in node.members or ()}
 
 
-def _net(builder: _Builder, line: int, node: Node) -> None:
+def _net(builder: _Builder, line: int, node: LegacyNode) -> None:
     net = _flat(builder, "net", node, master.NET_FIELDS)
     where = _lines_of(node)
     missing = [k for k in ("if", "type", "method") if k not in net]
@@ -636,7 +398,7 @@ def _net_static(
         builder.note(where["gw"], f"gw -> net.gateways ({family} {net['gw']})")
 
 
-def _blk(builder: _Builder, line: int, node: Node) -> None:
+def _blk(builder: _Builder, line: int, node: LegacyNode) -> None:
     blk = _flat(builder, "blk", node, master.BLK_FIELDS)
     where = _lines_of(node)
     if "source" not in blk or "path" not in blk:

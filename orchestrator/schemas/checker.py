@@ -5,8 +5,11 @@ delegates, so the common case (a valid config, valid answers) is checked by clos
 compiled here from the very same schema files, and jsonschema is brought in only to
 explain a failure (``orchestrator.schemas.explainer``) or for a schema this compiler does not
 know.  The schemas stay the single source of truth: this module has no rule of its own,
-only Draft 2020-12 keywords, and ``tests/test_quickcheck.py`` runs a corpus of valid and
+only Draft 2020-12 keywords, and ``tests/test_checker.py`` runs a corpus of valid and
 invalid documents through both paths to prove they agree.
+
+It reads the schema files through ``orchestrator.schemas.files`` and never imports
+``explainer``, which imports it: the fast path and the explaining path are one way round.
 
 A keyword outside the supported set raises ``Unsupported``, never a silent pass, when
 its part of the schema is compiled: at once for the part asked for, and for a part behind

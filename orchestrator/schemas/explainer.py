@@ -18,13 +18,14 @@ when that subschema fails (better than a regular expression quoted back), and
 ``x-expected``, what a correct value looks like.
 
 jsonschema is imported only when a validator is first built: start-up (``bakeplan
---version``) must not pay for it.
+--version``) must not pay for it.  The happy path asks the compiled ``checker`` first;
+this module imports it (and ``ecma``), never the other way round, so ``files``,
+``checker`` and ``explainer`` have no cycle.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -32,11 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonpointer import escape
-
 from orchestrator.core import jsontext
-from orchestrator.pointers import pointer_order
+from orchestrator.pointers import pointer_of, pointer_order
 from orchestrator.schemas import checker, ecma
+from orchestrator.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
@@ -319,11 +319,11 @@ def _violations(error: ValidationError, base: str) -> Iterator[tuple[str, _Rank,
     # anyOf/oneOf without one is replaced by the sub-error that fits best.
     if error.context and not _own_message(error):
         error = best_match([error]) or error
-    pointer = base + _to_pointer(error.absolute_path)
+    pointer = base + pointer_of(str(token) for token in error.absolute_path)
     spot = "value"
     if _under_property_names(error):
         # The value that failed is a key: point at that key's member.
-        pointer += "/" + escape(str(error.instance))
+        pointer += pointer_of([str(error.instance)])
         spot = "name"
     validator_name = str(error.validator)
     rank = (
@@ -360,10 +360,6 @@ def _violations(error: ValidationError, base: str) -> Iterator[tuple[str, _Rank,
     )
 
 
-def _to_pointer(path: Iterable[str | int]) -> str:
-    return "".join("/" + escape(str(token)) for token in path)
-
-
 def _under_property_names(error: ValidationError) -> bool:
     # "propertyNames" as a keyword, not as the name of a property called so.
     path = list(error.absolute_schema_path)
@@ -382,12 +378,12 @@ def _unknown_keys(error: ValidationError, pointer: str) -> Iterator[Violation]:
     for key in instance:
         if key in known or any(ecma.search(pattern, key) for pattern in patterns):
             continue
-        close = difflib.get_close_matches(key, known, n=1)
         message = f"unknown key {key!r}"
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
+        suggestion = did_you_mean(key, known)
+        if suggestion:
+            message += f" ({suggestion})"
         yield Violation(
-            pointer=f"{pointer}/{escape(key)}",
+            pointer=pointer + pointer_of([key]),
             message=message,
             value=instance[key],
             expected=("one of " + ", ".join(repr(k) for k in known)) if known else "no keys",

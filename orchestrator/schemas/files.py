@@ -1,10 +1,13 @@
 """The package's JSON Schema files as they are, read with nothing else imported.
 
-``orchestrator.schemas.explainer`` is the whole story (the strict reader, validators, messages a
+The schemas package is three modules, each importing only those before it, so there is
+no cycle: ``files`` (this one: the documents, and nothing of the package), ``checker``
+(yes-or-no checks compiled from them) and ``explainer`` (jsonschema, to say what breaks
+a schema).  ``explainer`` is the whole story (the strict reader, validators, messages a
 person can act on) and importing it costs a delegate's start more than its own work.
-The compiled checks (``orchestrator.schemas.checker``) and a delegate that declares a part of
-a package schema as its fragment schema need only the documents, read here with
-``json``; ``tests/test_quickcheck.py`` checks that this reading and the strict one agree.
+The compiled checks and a delegate that declares a part of a package schema as its
+fragment schema need only the documents, read here with ``json``;
+``tests/test_checker.py`` checks that this reading and the strict one agree.
 """
 
 from __future__ import annotations

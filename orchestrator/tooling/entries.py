@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import registry as registries
+from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.core.registry import BUILTIN, DEFAULT_TIMEOUT, Entry, Registry
 from orchestrator.errors import InputError, UsageError, raise_all
 from orchestrator.output import write_atomic
@@ -98,22 +99,17 @@ def _write(path: Path, entries: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _absolute_program(program: str, environ: Mapping[str, str]) -> str:
-    """``program`` made absolute: a path with a slash from the cwd, a bare name from PATH
-    (then beside bakeplan).  Symlinks are kept, as ``registry.resolve_command`` keeps them."""
-    if "/" in program:
-        absolute = os.path.abspath(program)  # noqa: PTH100  (symlinks kept: see the docstring)
-        found = absolute if Path(absolute).exists() else None
-    else:
-        found = registries.find_program(program, environ)
-    if found is None:
+    """``program`` made absolute as ``registry.program_path`` finds it (a path with a slash
+    from the current folder, where the user typed it), checked to be executable."""
+    path = registries.program_path(program, Path.cwd(), environ)
+    if path is None:
         raise InputError(
             f"command {program!r} not found",
             hint="give a path, or put the program's folder on PATH",
         )
-    found = os.path.abspath(found)  # noqa: PTH100  (symlinks kept: see the docstring)
-    if not Path(found).is_file() or not os.access(found, os.X_OK):
-        raise InputError(f"{found} is not an executable file", hint=f"chmod +x {found}")
-    return found
+    if not registries.is_executable(path):
+        raise InputError(f"{path} is not an executable file", hint=f"chmod +x {path}")
+    return str(path)
 
 
 def sdk_command(spec: str) -> tuple[str, ...]:
@@ -177,7 +173,7 @@ def add(
             UsageError(
                 f"delegate {new.name!r} {problem}",
                 hint="a key of the delegate's own is fine when it is not a letter or two "
-                "away from one of rumprun's (rc, env, blk, mount, net, netbsd)",
+                f"away from one of rumprun's ({', '.join(RUMPRUN_KEYS)})",
             )
             for _, problem in refused
             if problem is not None

@@ -312,3 +312,28 @@ def test_the_light_reading_of_each_schema_file_is_the_strict_one(name: str) -> N
     assert files.load(name) == explainer.load(name)
     assert files.by_id(explainer.schema_id(name)) == explainer.load(name)
     assert files.by_id(explainer.schema_id(name) + "x") is None
+
+
+def _imported(module: str) -> set[str]:
+    """The orchestrator modules ``module``'s source imports, at any depth of its code."""
+    import ast  # noqa: PLC0415
+
+    path = REPO / (module.replace(".", "/") + ".py")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("orchestrator.")}
+
+
+def test_the_schema_modules_import_one_way_files_checker_explainer() -> None:
+    files_imports = _imported("orchestrator.schemas.files")
+    checker_imports = _imported("orchestrator.schemas.checker")
+    explainer_imports = _imported("orchestrator.schemas.explainer")
+    assert files_imports == set()
+    assert "orchestrator.schemas.explainer" not in checker_imports
+    assert "orchestrator.schemas.files" in checker_imports
+    assert "orchestrator.schemas.checker" in explainer_imports
