@@ -223,7 +223,7 @@ def _stdout_error(what: str, exc: OSError) -> InputError:
     return InputError(f"cannot write {what}: {exc.strerror or exc}", file=STDOUT)
 
 
-def emit(text: str, path: str | None, *, what: str = "output") -> None:
+def deliver(text: str, path: str | None, *, what: str = "output") -> None:
     """``text`` to ``path`` (``-o``), or to stdout when no path (or ``-``) is given."""
     if path is None or path == "-":
         write_stdout(text, what=what)

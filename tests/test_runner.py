@@ -658,17 +658,3 @@ def test_outcome_repr_leaves_out_the_bytes() -> None:
 def test_limits_reject_nonsense(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must"):
         Limits(**bad)
-
-
-def test_only_the_runner_imports_subprocess() -> None:
-    package = Path(runner.__file__).parent
-    offenders = [
-        path.name
-        for path in package.rglob("*.py")
-        if path.name != "runner.py"
-        and any(
-            line.strip().startswith(("import subprocess", "from subprocess"))
-            for line in path.read_text(encoding="utf-8").splitlines()
-        )
-    ]
-    assert offenders == []

@@ -34,5 +34,5 @@ def handle(args: argparse.Namespace) -> int:
     planning = options.pipeline_options(args)
     prepared = pipeline.prepare(planning)
     results, plan = pipeline.execute(prepared, planning, note=report.note)
-    output.emit(graph.dot(prepared, results, plan), args.output)
+    output.deliver(graph.dot(prepared, results, plan), args.output)
     return 0

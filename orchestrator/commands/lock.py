@@ -50,11 +50,11 @@ def _check(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     if args.json:
-        output.emit(answers.as_json({"matches": not found, "differences": found}), None)
+        output.deliver(answers.as_json({"matches": not found, "differences": found}), None)
     else:
         said = [f"  {line}" for line in found] or [
             f"  {len(locked.pins)} delegate(s) and bake config {locked.bake_config} match"
         ]
         verdict = "does not match" if found else "matches"
-        output.emit("\n".join([f"{args.file}: what is installed {verdict}", *said]) + "\n", None)
+        output.deliver("\n".join([f"{args.file}: what is installed {verdict}", *said]) + "\n", None)
     return 3 if found else 0

@@ -73,23 +73,23 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--json goes with --dry-run (the plan itself is always JSON)")
     planning = options.pipeline_options(args)
     if args.dry_run:
-        output.emit(_dry_run_text(pipeline.dry_run(planning), args), args.output)
+        output.deliver(_dry_run_text(pipeline.dry_run(planning), args), args.output)
         return 0
     done = _with_progress(planning, args.verbose, args.timings)
     plan = done.plan
     report.show_warnings(plan.warnings)
     # The lock first: a lock file that cannot be written must not follow a plan written.
     if args.lock is not None and done.lock is not None:
-        output.emit(done.lock.text(), args.lock, what="lock file")
+        output.deliver(done.lock.text(), args.lock, what="lock file")
     if args.emit == "plan":
-        output.emit(dumps(plan), args.output)
+        output.deliver(dumps(plan), args.output)
     else:
         from orchestrator.emit import formats  # noqa: PLC0415
 
         emitted = formats.render(plan, args.emit, formats.parse_host(args.host))
         for note in emitted.notes:
             sys.stderr.write(f"bakeplan: emit {args.emit}: {note}\n")
-        output.emit(emitted.text, args.output)
+        output.deliver(emitted.text, args.output)
     return 0
 
 

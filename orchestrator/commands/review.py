@@ -44,8 +44,8 @@ def tell(args: argparse.Namespace, document: Any, text: Callable[[Any], str]) ->
     from orchestrator.show import answers, report  # noqa: PLC0415
 
     if args.json:
-        output.emit(answers.as_json(document), None)
+        output.deliver(answers.as_json(document), None)
     elif report.is_terminal(sys.stdout):
         text(sys.stdout)
     else:
-        output.emit(text(None), None)
+        output.deliver(text(None), None)

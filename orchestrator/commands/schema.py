@@ -29,5 +29,5 @@ def handle(args: argparse.Namespace) -> int:
     from orchestrator import output  # noqa: PLC0415
     from orchestrator.schemas import explainer  # noqa: PLC0415
 
-    output.emit(json.dumps(explainer.load(args.name), indent=2) + "\n", None)
+    output.deliver(json.dumps(explainer.load(args.name), indent=2) + "\n", None)
     return 0

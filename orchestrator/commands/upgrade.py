@@ -30,5 +30,5 @@ def handle(args: argparse.Namespace) -> int:
     result = upgrade.upgrade_file(args.legacy)
     for line in upgrade.notes_for_humans(result):
         sys.stderr.write(line + "\n")
-    output.emit(result.text(), args.output)
+    output.deliver(result.text(), args.output)
     return 0
