@@ -1,1 +1,1 @@
-"""Plans read back and questioned: ``bakeplan why``, ``bakeplan diff`` and lock checks."""
+"""Plans read back and questioned: ``bakeplan why`` and ``bakeplan diff``."""
