@@ -160,3 +160,24 @@ def test_only_the_runner_starts_processes() -> None:
 def test_only_show_draws_with_rich() -> None:
     assert _importers_of("rich")
     assert {m for m in _importers_of("rich") if not m.startswith("orchestrator.show.")} == set()
+
+
+QUIET = ("orchestrator.core", "orchestrator.rumprun", "orchestrator.schemas", "orchestrator.review")
+
+
+def test_the_core_never_writes_to_a_terminal_itself() -> None:
+    # Notes and warnings reach stderr through the callbacks the commands pass in.
+    speakers = set()
+    for path in PACKAGE.rglob("*.py"):
+        if not _module_name(path).startswith(QUIET):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"stderr", "stdout"}
+                and getattr(node.value, "id", "") == "sys"
+            ):
+                speakers.add(_module_name(path))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
+                speakers.add(_module_name(path))
+    assert speakers == set()

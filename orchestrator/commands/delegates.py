@@ -104,8 +104,12 @@ def _missing_verb(args: argparse.Namespace) -> int:
 
 def _registry(args: argparse.Namespace) -> Any:
     from orchestrator.core import registry  # noqa: PLC0415
+    from orchestrator.show import report  # noqa: PLC0415
 
-    return registry.discover(args.registry, packages=True)
+    found = registry.discover(args.registry, packages=True)
+    for warning in found.warnings:
+        report.note(f"warning: {warning}")
+    return found
 
 
 def _json(document: Any) -> str:

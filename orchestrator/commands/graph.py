@@ -32,7 +32,7 @@ def handle(args: argparse.Namespace) -> int:
     from orchestrator.show import report  # noqa: PLC0415
 
     planning = options.pipeline_options(args)
-    prepared = pipeline.prepare(planning)
+    prepared = pipeline.prepare(planning, note=report.note)
     results, plan = pipeline.execute(prepared, planning, note=report.note)
     output.deliver(graph.dot(prepared, results, plan), args.output)
     return 0

@@ -40,7 +40,7 @@ def _missing_verb(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from orchestrator import output  # noqa: PLC0415
     from orchestrator.core import lock, pipeline  # noqa: PLC0415
-    from orchestrator.show import answers  # noqa: PLC0415
+    from orchestrator.show import answers, report  # noqa: PLC0415
 
     locked = lock.read(args.file)
     found = pipeline.lock_check(
@@ -48,6 +48,7 @@ def _check(args: argparse.Namespace) -> int:
         registry_files=tuple(args.registry),
         bake_confs=tuple(args.bake_conf),
         timeout=args.timeout,
+        note=report.note,
     )
     if args.json:
         output.deliver(answers.as_json({"matches": not found, "differences": found}), None)

@@ -73,7 +73,9 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--json goes with --dry-run (the plan itself is always JSON)")
     planning = options.pipeline_options(args)
     if args.dry_run:
-        output.deliver(_dry_run_text(pipeline.dry_run(planning), args), args.output)
+        output.deliver(
+            _dry_run_text(pipeline.dry_run(planning, note=report.note), args), args.output
+        )
         return 0
     done = _with_progress(planning, args.verbose, args.timings)
     plan = done.plan
@@ -116,7 +118,7 @@ def _with_progress(planning: Options, verbose: bool, timings: bool) -> Execution
     from orchestrator.core import pipeline  # noqa: PLC0415
     from orchestrator.show import report  # noqa: PLC0415
 
-    prepared = pipeline.prepare(planning)
+    prepared = pipeline.prepare(planning, note=report.note)
     if not sys.stderr.isatty():
         log = _verbose_log(starts=verbose) if verbose or timings else None
         return pipeline.carry_out(prepared, planning, on_state=log, note=report.note)

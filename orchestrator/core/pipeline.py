@@ -15,6 +15,7 @@ message at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,15 +105,22 @@ def _bake_book(paths: Sequence[str]) -> ConfBook:
     return read_books(paths)
 
 
-def prepare(options: Options) -> Prepared:
-    """Load and check every input; raise every problem found, together."""
+def prepare(options: Options, *, note: Note | None = None) -> Prepared:
+    """Load and check every input; raise every problem found, together.  ``note`` hears
+    the registries' warnings (a claim that looks like a typo)."""
     config = configs.load(options.config)
     overrides = parse_overrides(options.overrides)
     registry = registries.discover(options.registries)
     # Package delegates claim nothing, so they matter only when --delegate names one;
     # scanning every installed distribution's entry points costs more than planning.
     if any(registry.get(name) is None for name in overrides.values() if name != BUILTIN):
+        # Read again, the files have nothing new to say: their warnings are the first
+        # reading's, given once.
+        said = registry.warnings
         registry = registries.discover(options.registries, packages=True)
+        registry = dataclasses.replace(registry, warnings=said)
+    for warning in registry.warnings:
+        _tell(note, f"warning: {warning}")
     problems: list[BakeplanError] = []
 
     routing: Routing | None = None
@@ -157,7 +165,7 @@ def validate(options: Options, *, note: Note | None = None) -> Prepared:
     """Every check that needs no delegate: routing, schema, commands, and the gating of
     the parts rumprun keeps against the base bake config.  ``note`` hears what could not
     be checked (a delegate never described: its fragment schema is not known yet)."""
-    prepared = prepare(options)
+    prepared = prepare(options, note=note)
     residual = without(prepared.config.data, prepared.routing.delegated())
     problems = gate(
         residual,
@@ -196,7 +204,7 @@ def make_plan(
     note: Note | None = None,
 ) -> Plan:
     """Run every delegate and assemble the plan."""
-    return carry_out(prepared or prepare(options), options, on_state, note=note).plan
+    return carry_out(prepared or prepare(options, note=note), options, on_state, note=note).plan
 
 
 @dataclass(frozen=True)
@@ -372,7 +380,7 @@ def _run_facts(
     }
 
 
-def dry_run(options: Options) -> dict[str, Any]:
+def dry_run(options: Options, *, note: Note | None = None) -> dict[str, Any]:
     """What ``plan`` would do, without starting any delegate, as plain data.
 
     The same content feeds the rich preview, the plain text and ``--dry-run --json``.
@@ -385,7 +393,7 @@ def dry_run(options: Options) -> dict[str, Any]:
     from orchestrator.core.protocol import Request  # noqa: PLC0415
     from orchestrator.rumprun import layer  # noqa: PLC0415
 
-    prepared = prepare(options)
+    prepared = prepare(options, note=note)
     routing = prepared.routing
     runs = []
     for wave, group in enumerate(routing.waves()):
@@ -464,6 +472,7 @@ def lock_check(
     registry_files: Sequence[str] = (),
     bake_confs: Sequence[str] = (),
     timeout: float | None = None,
+    note: Note | None = None,
 ) -> list[str]:
     """How what is installed now differs from ``locked``: each locked delegate found in
     the registries, its code digested and asked ``describe`` (answers kept by content
@@ -471,6 +480,8 @@ def lock_check(
     from orchestrator.core import describe, lock  # noqa: PLC0415
 
     registry = registries.discover(registry_files, packages=True)
+    for warning in registry.warnings:
+        _tell(note, f"warning: {warning}")
     found: list[str] = []
     wanted: list[tuple[Entry, tuple[str, ...], str]] = []
     for pinned in locked.pins:

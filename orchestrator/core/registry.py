@@ -79,6 +79,9 @@ class Registry:
 
     entries: tuple[Entry, ...]
     files: tuple[str, ...]
+    # What reading the files found worth saying (a claim that looks like a typo); the
+    # command line shows it.
+    warnings: tuple[str, ...] = ()
 
     def get(self, name: str) -> Entry | None:
         for entry in self.entries:
@@ -150,12 +153,15 @@ def claim_problem(pointer: str) -> str | None:
     return None
 
 
+# Claim warnings already given by this process: a registry read again (``bakeplan diff``
+# plans two configs) does not repeat them.
 _warned: set[str] = set()
 
 
-def _warn_claims(path: Path, text: str, document: dict[str, Any]) -> None:
-    """A warning on stderr, once per process, for each claim ``claim_problem`` refuses:
-    a registry written by hand is still read, as it always was."""
+def _claim_warnings(path: Path, text: str, document: dict[str, Any]) -> list[str]:
+    """A located warning for each claim ``claim_problem`` refuses, once per process: a
+    registry written by hand is still read, as it always was."""
+    found = []
     for index, item in enumerate(document["delegates"]):
         for number, claim in enumerate(item["claims"]):
             problem = claim_problem(claim)
@@ -164,10 +170,11 @@ def _warn_claims(path: Path, text: str, document: dict[str, Any]) -> None:
             at = f"/delegates/{index}/claims/{number}"
             line, col = jsontext.locate(text, at) or (None, None)
             where = f"{path}:{line}:{col}" if line is not None else str(path)
-            message = f"bakeplan: warning: {where}: delegate {item['name']!r} {problem}\n"
+            message = f"{where}: delegate {item['name']!r} {problem}"
             if message not in _warned:
                 _warned.add(message)
-                sys.stderr.write(message)
+                found.append(message)
+    return found
 
 
 def _refuse_writable(path: Path, what: str) -> None:
@@ -188,6 +195,12 @@ def _refuse_writable(path: Path, what: str) -> None:
 
 def load_file(path: str | Path) -> tuple[Entry, ...]:
     """The entries of one registry file, checked against the registry schema."""
+    return read_file(path)[0]
+
+
+def read_file(path: str | Path) -> tuple[tuple[Entry, ...], tuple[str, ...]]:
+    """The entries of one registry file, checked against the registry schema, and the
+    warnings about its claims."""
     path = Path(path)
     _refuse_writable(path, "registry file")
     try:
@@ -208,7 +221,7 @@ def load_file(path: str | Path) -> tuple[Entry, ...]:
         for v in explainer.violations("registry", document)
     ]
     raise_all(problems)
-    _warn_claims(path, text, document)
+    warnings = _claim_warnings(path, text, document)
     entries: list[Entry] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(document["delegates"]):
@@ -239,7 +252,7 @@ def load_file(path: str | Path) -> tuple[Entry, ...]:
             )
         )
     raise_all(problems)
-    return tuple(entries)
+    return tuple(entries), tuple(warnings)
 
 
 def search_paths(
@@ -288,13 +301,20 @@ def discover(
     environ = os.environ if environ is None else environ
     files = search_paths(explicit, environ, cwd or Path.cwd())
     entries: dict[str, Entry] = {}
+    warnings: list[str] = []
     for path in files:
-        for entry in load_file(path):
+        found, said = read_file(path)
+        warnings.extend(said)
+        for entry in found:
             entries.setdefault(entry.name, entry)
     if packages:
         for entry in package_entries():
             entries.setdefault(entry.name, entry)
-    return Registry(entries=tuple(entries.values()), files=tuple(str(p) for p in files))
+    return Registry(
+        entries=tuple(entries.values()),
+        files=tuple(str(p) for p in files),
+        warnings=tuple(warnings),
+    )
 
 
 ENTRY_POINT_GROUP = "bakeplan.delegates"
