@@ -9,39 +9,30 @@ in rich's colours (an absent subject in red, each change by its sign); JSON with
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import pty
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers_cli import BAKEPLAN, run_main
+from helpers_exec import read_terminal
+from helpers_screen import ESCAPE, Terminal, colour_terminal
 from helpers_snapshot import SNAPSHOTS
 
 from orchestrator.core.planmodel import Plan
 from orchestrator.review import compare, explain
 from orchestrator.show import answers
 
-ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 HYBRID_PLAN = SNAPSHOTS / "plans" / "hybrid-master.json"
 RUMPRUN_ONLY_PLAN = SNAPSHOTS / "plans" / "rumprun-only-master.json"
 
 
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> Terminal:
-    """A stream that is a colour terminal 200 columns wide."""
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("COLUMNS", "200")
-    return Terminal()
+    return colour_terminal(monkeypatch)
 
 
 def document(path: Path) -> dict[str, Any]:
@@ -168,18 +159,8 @@ def on_a_terminal(*argv: str) -> tuple[int, str]:
         [*BAKEPLAN, *argv], stdout=follower, stderr=subprocess.DEVNULL, env=environ
     ) as process:
         os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal closes when bakeplan exits
-                break
-            if not chunk:
-                break
-            seen += chunk
-        code = process.wait(timeout=60)
-    os.close(leader)
-    return code, seen.decode().replace("\r\n", "\n")
+        screen = read_terminal(leader)
+        return process.wait(timeout=60), screen
 
 
 def test_why_and_diff_on_a_real_terminal_are_coloured_with_the_piped_words() -> None:

@@ -11,24 +11,18 @@ import os
 import pty
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers_cli import BAKEPLAN
+from helpers_exec import read_terminal
+from helpers_screen import Terminal, colour_terminal, rich_after
 
 from orchestrator.core.planmodel import PlanWarning
 from orchestrator.errors import DelegateError, InputError, Problems, UsageError
 from orchestrator.show import messages, report
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-class Terminal(io.StringIO):
-    """A stream that says it is a terminal, as a person's stderr does."""
-
-    def isatty(self) -> bool:
-        return True
 
 
 class Closed(io.StringIO):
@@ -96,26 +90,22 @@ def test_an_error_goes_to_stderr_unless_told(capsys: pytest.CaptureFixture[str])
 
 
 def test_a_pipe_never_imports_rich() -> None:
-    script = (
-        "import io, sys\n"
-        "from orchestrator.errors import UsageError\n"
-        "from orchestrator.show import report\n"
-        "report.show_error(UsageError('bad'), io.StringIO())\n"
-        "report.note('said', io.StringIO())\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+    assert (
+        rich_after(
+            "import io\n"
+            "from orchestrator.errors import UsageError\n"
+            "from orchestrator.show import report\n"
+            "report.show_error(UsageError('bad'), io.StringIO())\n"
+            "report.note('said', io.StringIO())\n"
+        )
+        == set()
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert done.stdout == "[]\n"
 
 
 def test_an_error_on_a_terminal_is_rich_with_the_same_words(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("COLUMNS", "200")
-    stream = Terminal()
+    stream = colour_terminal(monkeypatch, 200)
     report.show_error(ERROR, stream)
     shown = stream.getvalue()
     assert ESCAPE.search(shown)
@@ -131,12 +121,10 @@ def test_an_error_on_a_terminal_is_rich_with_the_same_words(
 def test_a_delegate_failure_on_a_terminal_is_a_panel_naming_the_delegate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("COLUMNS", "120")
+    stream = colour_terminal(monkeypatch, 120)
     error = DelegateError(
         "exited with status 3", delegate="broken-net", pointer="/net", command=("./broken",)
     )
-    stream = Terminal()
     report.show_error(error, stream)
     words = ESCAPE.sub("", stream.getvalue())
     assert "broken-net" in words and "exited with status 3" in words
@@ -159,18 +147,8 @@ def test_a_real_terminal_gets_colour_and_a_pipe_the_plain_words(tmp_path: Path) 
     leader, follower = pty.openpty()
     with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=follower, env=environ) as run:
         os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal closes when bakeplan exits
-                break
-            if not chunk:
-                break
-            seen += chunk
+        shown = read_terminal(leader)
         assert run.wait(timeout=60) == 2
-    os.close(leader)
-    shown = seen.decode().replace("\r\n", "\n")
     assert ESCAPE.search(shown)
     # The same words: the plain block less its "bakeplan: " prefix.
     assert ESCAPE.sub("", shown).splitlines()[0] == piped.stderr.splitlines()[0].removeprefix(

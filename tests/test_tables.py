@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers_cli import run_main
 from helpers_exec import write_sh
 from helpers_protocol import write_registry
+from helpers_screen import ESCAPE, colour_terminal, rich_after
 
 from orchestrator.show import tables
-
-ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
 
 COLUMNS = ("check", "result", "detail")
 ROWS = [
@@ -85,24 +76,20 @@ def test_in_a_pipe_the_text_is_returned_and_nothing_is_written() -> None:
 
 
 def test_a_pipe_never_imports_rich() -> None:
-    script = (
-        "import io, sys\n"
-        "from orchestrator.show import tables\n"
-        "tables.render('t', ('a', 'b'), [('PASS', 'x')], io.StringIO())\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+    assert (
+        rich_after(
+            "import io\n"
+            "from orchestrator.show import tables\n"
+            "tables.render('t', ('a', 'b'), [('PASS', 'x')], io.StringIO())\n"
+        )
+        == set()
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert done.stdout == "[]\n"
 
 
 def test_on_a_terminal_the_table_is_printed_with_pass_and_fail_in_colour(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("COLUMNS", "120")
-    stream = Terminal()
+    stream = colour_terminal(monkeypatch, 120)
     assert tables.render("bakeplan delegates check d", COLUMNS, ROWS, stream) == ""
     shown = stream.getvalue()
     assert re.search(r"\x1b\[1;32mPASS", shown)  # bold green
@@ -114,9 +101,7 @@ def test_on_a_terminal_the_table_is_printed_with_pass_and_fail_in_colour(
 
 
 def test_on_a_terminal_a_cell_is_never_read_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("COLUMNS", "120")
-    stream = Terminal()
+    stream = colour_terminal(monkeypatch, 120)
     tables.render("", ("name", "command"), [("odd", "[red]run[/red] --x=[1]")], stream)
     words = ESCAPE.sub("", stream.getvalue())
     assert "[red]run[/red] --x=[1]" in words
