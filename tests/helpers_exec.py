@@ -8,6 +8,7 @@ started is left running.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -93,3 +94,32 @@ def children_of(pid: int) -> list[int]:
 def this_process_children() -> list[int]:
     """The children of the test process itself."""
     return children_of(os.getpid())
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter (this one, in the repository) holds after ``code``."""
+    script = f"import sys\n{code}\nsys.stdout.write(' '.join(sorted(sys.modules)))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def read_terminal(leader: int) -> str:
+    """All a pseudo-terminal showed, read from its ``leader`` until the processes on it
+    exit (the follower end must be closed here first), with ``\\n`` line ends."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes when the last process on it exits
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return seen.decode("utf-8", "replace").replace("\r\n", "\n")

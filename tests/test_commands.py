@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import ast
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 from conftest import REPO
+from helpers_exec import modules_after
 
 from orchestrator import commands
 from orchestrator.cli import build_parser
@@ -37,15 +36,6 @@ def imported_by(path: str) -> set[str]:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
-
-
-def modules_after(code: str) -> set[str]:
-    """The modules a fresh interpreter holds after running ``code``."""
-    script = f"import sys\n{code}\nsys.stdout.write(' '.join(sorted(sys.modules)))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
-    )
-    return set(done.stdout.split())
 
 
 # -- the package -----------------------------------------------------------------------------

@@ -1,14 +1,14 @@
-"""Assembly (``plan.assemble``) and the plan it gives (``planmodel.Plan``).
+"""Assembly (``plan.assemble``) and the plan it gives.
 
 The link and boot rules (``rumprun.LINK_RULES``: what the real toolchain needs, found by
 linking and booting real images, refused when a delegate breaks it); each part of the
-plan as assembly makes it; the plan document ``to_json`` gives and ``from_json`` reads
-back; and the warnings of the runtime config, through ``bakeplan plan`` itself.
+plan as assembly makes it; the warnings of the runtime config, through ``bakeplan plan``
+itself; and, as a property, assembly deterministic and its plan valid and read back.
+The plan document itself (``planmodel``) is ``test_planmodel.py``'s.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from pathlib import Path
@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 from helpers_cli import SPEC, run_main
-from helpers_plan import plan_document
 from helpers_protocol import write_py_delegate
-from helpers_snapshot import assert_snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -387,79 +385,6 @@ def test_a_key_a_delegate_leaves_that_rumprun_does_not_know_is_warned_about(
     assert {"by": "bakeplan", "pointer": "/mirage", "message": said} in document["warnings"]
     # The keys rumprun knows are not warned about.
     assert [w for w in document["warnings"] if w["pointer"] == "/rc"] == []
-
-
-# -- the plan document -----------------------------------------------------------------------
-
-
-def hybrid_document(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[str, dict[str, Any]]:
-    hybrid = REPO / "examples" / "hybrid"
-    code, out, err = run_main(
-        capsys, "plan", str(hybrid / "config.json"), "-r", str(hybrid / "registry.json"), *extra
-    )
-    assert code == 0, err
-    document: dict[str, Any] = json.loads(out)
-    return out, document
-
-
-@pytest.mark.parametrize(
-    ("example", "dialect"), [("hybrid", "master"), ("hybrid", "spec"), ("rumprun-only", "master")]
-)
-def test_the_examples_plans_are_the_bytes_bakeplan_has_always_written(
-    capsys: pytest.CaptureFixture[str], example: str, dialect: str
-) -> None:
-    # Recorded from the plan as a dict, before the plan had classes: other tools read
-    # these bytes, so no change of the code behind them may change them.
-    folder = REPO / "examples" / example
-    code, out, err = run_main(
-        capsys,
-        "plan",
-        "--rumprun",
-        dialect,
-        str(folder / "config.json"),
-        "-r",
-        str(folder / "registry.json"),
-    )
-    assert code == 0, err
-    assert_snapshot(f"plans/{example}-{dialect}.json", out)
-
-
-@pytest.mark.parametrize("dialect", ["master", "spec"])
-def test_a_plan_written_reads_back_to_the_same_plan_and_the_same_bytes(
-    capsys: pytest.CaptureFixture[str], dialect: str
-) -> None:
-    text, document = hybrid_document(capsys, "--rumprun", dialect)
-    again = Plan.from_json(document)
-    assert again.to_json() == document
-    assert plan.dumps(again) == text
-    assert Plan.from_json(again.to_json()) == again
-
-
-def test_members_the_schema_makes_optional_stay_absent() -> None:
-    document = plan_document(
-        bake={"directives": [{"op": "add", "args": ["-lx"], "by": "d"}], "libs": ["-lx"]},
-        delegations=[
-            {
-                "delegate": "d",
-                "pointer": "/net",
-                "command": ["d"],
-                "request_sha256": SHA_ABC,
-                "answer_sha256": SHA_ABC,
-            }
-        ],
-    )
-    assert not explainer.explain("plan", document)
-    read = Plan.from_json(copy.deepcopy(document))
-    assert read.bake.description is None
-    assert read.bake.directives[0].pointer is None
-    assert read.delegations[0].builtin is None
-    assert read.to_json() == document
-
-
-def test_a_plan_is_frozen() -> None:
-    built = plan.assemble(HW, [builtin({})], dialect="spec")
-    with pytest.raises(AttributeError):
-        built.bake = built.bake  # type: ignore[misc]
 
 
 # -- the assembly property -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What a person sees: the dry-run preview, live progress, errors and the graph."""
+"""What a person sees: the dry-run preview, live progress and errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -347,30 +346,3 @@ def test_component_conflict_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyP
     Path("registry.json").write_text('{"delegates": []}')
     error = error_of(["plan", *SPEC, "config.json", "-r", "registry.json"])
     assert_snapshot("errors/component.txt", render_error(error))
-
-
-# -- the graph ------------------------------------------------------------------------------------
-
-
-def test_graph_of_the_hybrid_example(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(REPO)
-    monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")
-    assert main(["graph", *SPEC, HYBRID, "-r", HYBRID_REGISTRY]) == 0
-    dot = capsys.readouterr().out
-    assert dot.startswith("digraph bakeplan {")
-    for edge in (
-        '"part:/net" -> "delegate:mirage-net-config"',
-        '"delegate:mirage-net-config" -> "libs" [label="+rumpdev_bpf\\n-rumpnet_netinet"]',
-        '"delegate:mirage-net-config" -> "device:vioif0"',
-        '"delegate:mirage-net-config" -> "delegate:rumprun" [label="consumed /net"',
-        '"delegate:rumprun" -> "runtime"',
-    ):
-        assert edge in dot
-    if shutil.which("dot"):
-        done = subprocess.run(
-            ["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        assert b"<svg" in done.stdout

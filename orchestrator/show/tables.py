@@ -44,14 +44,14 @@ def plain(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> 
     widths = [len(c) for c in columns]
     for row in rows:
         for index, cell in enumerate(row[:-1]):
-            widths[index] = max(widths[index], len(cell.splitlines()[0] if cell else ""))
+            widths[index] = max([widths[index], *(len(line) for line in cell.splitlines())])
     lines = [title] if title else []
     for row in (list(columns), *rows):
-        first = [cell.splitlines()[0] if cell else "" for cell in row]
-        text = "  ".join(
-            cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(first)
-        )
-        lines.append(text.rstrip())
-        indent = " " * (sum(widths[:-1]) + 2 * (len(widths) - 1))
-        lines.extend(indent + extra for extra in (row[-1].splitlines()[1:] if row[-1] else []))
+        cells = [cell.splitlines() or [""] for cell in row]
+        for depth in range(max(len(cell) for cell in cells)):
+            parts = [cell[depth] if depth < len(cell) else "" for cell in cells]
+            text = "  ".join(
+                part.ljust(widths[i]) if i < len(row) - 1 else part for i, part in enumerate(parts)
+            )
+            lines.append(text.rstrip())
     return "\n".join(lines) + "\n"
