@@ -56,9 +56,10 @@ class BakeplanError(Exception):
 
     def located(self, file: str, line: int | None, col: int | None) -> BakeplanError:
         """A copy of this error placed at ``file:line:col``; the raised one is left as it was."""
-        import copy  # noqa: PLC0415  (only on the error path)
-
-        placed = copy.copy(self)
+        # Not copy.copy: that calls the class with the message alone, which a kind whose
+        # constructor takes more (a delegate's failure, an interrupt) refuses.
+        placed = type(self).__new__(type(self), *self.args)
+        placed.__dict__.update(self.__dict__)
         placed.file, placed.line, placed.col = file, line, col
         return placed
 

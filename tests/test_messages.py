@@ -71,14 +71,6 @@ def test_several_problems_are_one_block_each() -> None:
     ]
 
 
-def test_a_placed_copy_leaves_the_raised_error_alone() -> None:
-    raised = ConflictError("two owners", pointer="/net")
-    placed = raised.located("config.json", 3, 5)
-    assert messages.where(placed) == "config.json:3:5 at /net"
-    assert messages.where(raised) == "at /net"
-    assert type(placed) is ConflictError
-
-
 @pytest.mark.parametrize("length", [119, 120, 121, 10_000])
 def test_a_long_pointer_is_shortened_when_shown(length: int) -> None:
     pointer = "/" + "a" * (length - 1)

@@ -1,9 +1,10 @@
-"""The scheduler and the plan assembly, without the command line.
+"""The scheduler, without the command line: the order runs start and end in, what runs
+at once, and what stops when one fails.
 
 Runs are built by ``routing.route`` on real configs; delegates are real executables in
 ``tmp_path`` that log ``start NAME`` / ``end NAME`` lines, so order and overlap are
-proven by what they wrote, never by how long something took.  Plans are assembled from
-hand-made ``Result`` values.
+proven by what they wrote, never by how long something took.  What one run does is
+test_configure's.
 """
 
 from __future__ import annotations
@@ -14,125 +15,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import helpers_rig
 import pytest
-from helpers_exec import process_gone, read_pid, this_process_children, wait_until, write_python
+from helpers_exec import process_gone, read_pid, this_process_children, wait_until
 
 from orchestrator.core import scheduler
-from orchestrator.core.configure import Configure, fragment_for
-from orchestrator.core.protocol import Answer, Context, Device
-from orchestrator.core.registry import Entry, Registry
-from orchestrator.core.routing import Routing, Run, route
+from orchestrator.core.protocol import Context, Device
 from orchestrator.core.scheduler import Result
 from orchestrator.errors import DelegateError, Problems, exit_code_of
 from orchestrator.rumprun.bake import standard_book
 
 HW = standard_book().get("hw_virtio")
-XEN = standard_book().get("xen_pv")
 CONTEXT = Context(bake_config=HW.name, platform=HW.platform, components=HW.components)
-SHA_EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-SHA_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-
-
-def routing_for(config: dict[str, Any], claims: dict[str, str]) -> Routing:
-    """``claims`` maps pointer -> delegate name; each delegate claims one pointer."""
-    entries = tuple(Entry(name=n, command=(n,), claims=(p,)) for p, n in claims.items())
-    return route(config, Registry(entries=entries, files=()))
-
-
-def result(run: Run, answer: Answer, request: bytes = b"", answer_bytes: bytes = b"") -> Result:
-    return Result(
-        run=run,
-        command=() if run.builtin else (run.delegate,),
-        request=request,
-        answer_bytes=answer_bytes,
-        answer=answer,
-    )
-
-
-# -- fragment_for ---------------------------------------------------------------------------
-
-RC12: dict[str, Any] = {"rc": [{"bin": f"p{i}"} for i in range(12)]}
-
-
-@pytest.mark.parametrize(
-    ("answers", "expected"),
-    [
-        pytest.param(
-            {"0": None, "2": {"bin": "two"}, "10": None},
-            ["p1", "two", *(f"p{i}" for i in range(3, 10)), "p11"],
-            id="0-consumed-2-replaced-10-consumed",
-        ),
-        pytest.param(
-            {"0": {"bin": "zero"}, "2": None, "10": None},
-            ["zero", "p1", *(f"p{i}" for i in range(3, 10)), "p11"],
-            id="0-replaced-2-and-10-consumed",
-        ),
-        pytest.param(
-            {"0": None, "2": None, "10": {"bin": "ten"}},
-            ["p1", *(f"p{i}" for i in range(3, 10)), "ten", "p11"],
-            id="0-and-2-consumed-10-replaced",
-        ),
-    ],
-)
-def test_several_inner_runs_in_one_array_land_at_their_indexes(
-    answers: dict[str, Any], expected: list[str]
-) -> None:
-    document = copy.deepcopy(RC12)
-    routing = routing_for(document, {"/rc": "outer", **{f"/rc/{i}": f"in{i}" for i in answers}})
-    outer = routing.by_pointer["/rc"]
-    assert sorted(outer.inner) == ["/rc/0", "/rc/10", "/rc/2"]
-    done = {
-        f"/rc/{i}": result(
-            routing.by_pointer[f"/rc/{i}"],
-            Answer(replaced=False) if value is None else Answer(replaced=True, replace=value),
-        )
-        for i, value in answers.items()
-    }
-    fragment = fragment_for(outer, document, done)
-    assert [item["bin"] for item in fragment] == expected
-    assert document == RC12
-
-
-def test_inner_answers_in_an_object_replace_or_remove_keys() -> None:
-    document: dict[str, Any] = {
-        "net": {
-            "interfaces": {"vioif0": {"addrs": [{"type": "inet", "method": "ipam"}]}},
-            "gateways": [{"type": "inet", "addr": "10.0.0.1"}],
-        },
-        "env": {"A": "1", "B": "2"},
-    }
-    pristine = copy.deepcopy(document)
-    routing = routing_for(
-        document,
-        {
-            "/net": "mirage",
-            "/net/interfaces/vioif0/addrs/0": "ipam",
-            "/net/gateways": "gw",
-            "/env/A": "nuller",
-        },
-    )
-    static = {"type": "inet", "method": "static", "addr": "10.0.0.2/24"}
-    done = {
-        "/net/interfaces/vioif0/addrs/0": result(
-            routing.by_pointer["/net/interfaces/vioif0/addrs/0"],
-            Answer(replaced=True, replace=static),
-        ),
-        "/net/gateways": result(routing.by_pointer["/net/gateways"], Answer(replaced=False)),
-        "/env/A": result(routing.by_pointer["/env/A"], Answer(replaced=True, replace=None)),
-    }
-    net = fragment_for(routing.by_pointer["/net"], document, done)
-    assert net == {"interfaces": {"vioif0": {"addrs": [static]}}}
-    whole = fragment_for(
-        routing.by_pointer[""],
-        document,
-        {**done, "/net": result(routing.by_pointer["/net"], Answer(replaced=False))},
-    )
-    assert whole == {"env": {"A": None, "B": "2"}}
-    assert document == pristine
-    # The fragment owns its values: changing it changes neither the answer nor the config.
-    net["interfaces"]["vioif0"]["addrs"][0]["addr"] = "changed"
-    assert static["addr"] == "10.0.0.2/24"
-    assert document == pristine
 
 
 # -- scheduler.execute with real delegates -----------------------------------------------------
@@ -180,36 +74,17 @@ print(json.dumps(answer))
 """
 
 
-class Rig:
-    """Delegates in ``tmp_path``: each claims one pointer and behaves as its spec says."""
+class Rig(helpers_rig.Rig):
+    """The rig's delegates, run by the scheduler; they log ``start NAME`` / ``end NAME``."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.work = tmp_path / "work"
-        self.work.mkdir()
-        self.script = write_python(tmp_path, "delegate.py", DELEGATE)
-        self.specs: dict[str, tuple[str, dict[str, Any]]] = {}
-
-    def add(self, name: str, pointer: str, **spec: Any) -> None:
-        self.specs[name] = (pointer, spec)
+        super().__init__(tmp_path, DELEGATE)
 
     def execute(self, config: dict[str, Any], **settings: Any) -> tuple[Result, ...]:
         """The scheduler's results for ``config``, each run configured by the rig's
         delegates; ``settings`` are ``scheduler.execute``'s."""
-        routing = routing_for(config, {p: n for n, (p, _) in self.specs.items()})
-        work = Configure(
-            routing=routing,
-            document=config,
-            context=CONTEXT,
-            entries={
-                n: Entry(name=n, command=(n,), claims=(p,), timeout=60.0)
-                for n, (p, _) in self.specs.items()
-            },
-            commands={
-                n: (str(self.script), n, json.dumps(spec), str(self.work))
-                for n, (_, spec) in self.specs.items()
-            },
-        )
-        return scheduler.execute(routing, work, **settings)
+        work = self.make(config, CONTEXT)
+        return scheduler.execute(work.routing, work, **settings)
 
     def log(self) -> list[str]:
         path = self.work / "log"
@@ -355,6 +230,3 @@ def test_keep_going_reports_every_failure_and_skips_what_depends_on_them(
     log = rig.log()
     assert {"fail bad-a", "fail bad-b", "start fine", "end fine"} <= set(log)
     assert "start outer" not in log
-
-
-# -- plan.assemble -----------------------------------------------------------------------------
