@@ -308,7 +308,7 @@ def test_every_part_of_every_package_schema_compiles(name: str) -> None:
 
 @pytest.mark.parametrize("name", explainer.names())
 def test_the_light_reading_of_each_schema_file_is_the_strict_one(name: str) -> None:
-    # The compiled checks and delegates read the files with json alone (schemafiles).
+    # The compiled checks and delegates read the files with json alone (schemas/files.py).
     assert files.load(name) == explainer.load(name)
     assert files.by_id(explainer.schema_id(name)) == explainer.load(name)
     assert files.by_id(explainer.schema_id(name) + "x") is None

@@ -292,7 +292,7 @@ def _patterns(node: Any) -> Iterator[str]:
 
 def test_defect1_every_schema_pattern_anchored_at_the_end_refuses_a_final_newline() -> None:
     # JSON Schema patterns are ECMA-262, where "$" never matches before a final newline;
-    # jsonschema and quickcheck both use Python's re.search, where it does.  "$(?!\n)"
+    # jsonschema and the compiled checker both use Python's re.search, where it does.  "$(?!\n)"
     # means the same in both engines.
     for name in explainer.names():
         for pattern in _patterns(explainer.load(name)):

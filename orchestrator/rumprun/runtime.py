@@ -7,7 +7,7 @@ Two rumpruns read a runtime config at boot, each its own dialect (``--rumprun``)
   repeat;
 * ``spec``, the parser of the configuration specification (rumprun's
   ``mato-wip-rumprun-config`` branch): the residual config, an object, as that parser
-  really reads it (``specparser``).
+  really reads it (``orchestrator.rumprun.spec``).
 
 ``text`` gives the bytes rumprun reads (the multiboot module on hw, xenstore's
 ``rumprun/cfg`` on Xen), so every emitter and every size check uses the same ones.
