@@ -141,7 +141,7 @@ def _parse(raw: bytes) -> Any:
         return jsontext.parse(raw, source="stdin")
     except jsontext.JsonTextError as exc:
         raise Refusal(
-            f"the request is not strict JSON: {exc.file}:{exc.line}:{exc.col}: {exc.message}",
+            f"the request is not strict JSON: {exc.summary()}",
             code="bad-request",
         ) from None
 

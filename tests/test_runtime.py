@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.errors import ConflictError, exit_code_of
-from orchestrator.rumprun.runtime import DEFAULT_DIALECT, DIALECTS, Runtime, convert, text
+from orchestrator.rumprun import DEFAULT_DIALECT, DIALECTS
+from orchestrator.rumprun.runtime import Runtime, convert, text
 
 RESIDUAL: dict[str, Any] = {
     "rc": [{"bin": "www"}],

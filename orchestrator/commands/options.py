@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.emit import FORMATS
 from orchestrator.errors import UsageError
+from orchestrator.rumprun import DEFAULT_DIALECT, DIALECTS
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -138,8 +139,8 @@ def planning_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rumprun",
-        choices=("master", "spec"),
-        default="master",
+        choices=DIALECTS,
+        default=DEFAULT_DIALECT,
         help="which rumprun reads the runtime config at boot: master, the released one "
         "(default), or spec, the configuration specification's parser",
     )

@@ -91,6 +91,11 @@ class JsonTextError(InputError):
     ) -> None:
         super().__init__(message, file=file, line=line, col=col, detail=detail, hint=hint)
 
+    def summary(self) -> str:
+        """``file:line:col: message`` in one line, for an answer that must carry it as
+        text (a delegate's refusal, a malformed answer)."""
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
 
 @dataclass(frozen=True)
 class _Fault:

@@ -30,8 +30,9 @@ from orchestrator.core.registry import BUILTIN, Entry, Registry
 from orchestrator.core.routing import Routing, Run, filled, parse_overrides, route
 from orchestrator.errors import BakeplanError, Problems, raise_all
 from orchestrator.pointers import tokens_of
+from orchestrator.rumprun import DEFAULT_DIALECT
 from orchestrator.rumprun.bake import DEFAULT_CONFIG, BakeConfig, ConfBook, standard_book
-from orchestrator.rumprun.runtime import DEFAULT_DIALECT, convert
+from orchestrator.rumprun.runtime import convert
 
 if TYPE_CHECKING:  # validate neither runs delegates nor reads locks: imported where used
     from orchestrator.core.cache import Space

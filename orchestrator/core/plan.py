@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.core.config import RUMPRUN_KEYS
 from orchestrator.errors import BakeplanError, ConflictError, raise_all
 from orchestrator.pointers import pointer_of, pointer_text
-from orchestrator.rumprun import layer
+from orchestrator.rumprun import DEFAULT_DIALECT, layer
 from orchestrator.rumprun import runtime as runtimes
 from orchestrator.rumprun.bake import BakeConfig, Directive, apply_directives, component_of, flag_of
 
@@ -157,7 +157,7 @@ def assemble(
     results: Sequence[Result],
     *,
     binaries: Sequence[str] = (),
-    dialect: str = runtimes.DEFAULT_DIALECT,
+    dialect: str = DEFAULT_DIALECT,
 ) -> Plan:
     """The plan, or the conflicts found (all of them) raised together."""
     import hashlib  # noqa: PLC0415

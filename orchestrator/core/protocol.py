@@ -190,7 +190,7 @@ def decode(raw: bytes) -> Any:
         return jsontext.parse(raw, source="stdout")
     except jsontext.JsonTextError as exc:
         raise ProtocolViolation(
-            f"stdout is not one strict JSON value: {exc.file}:{exc.line}:{exc.col}: {exc.message}",
+            f"stdout is not one strict JSON value: {exc.summary()}",
             kind="unreadable",
         ) from None
 

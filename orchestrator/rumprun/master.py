@@ -45,7 +45,6 @@ KEYS = ("cmdline", "rc_TESTING", "env", "hostname", "blk", "net")
 NET_FIELDS = ("if", "cloner", "type", "method", "addr", "mask", "gw")
 BLK_FIELDS = ("source", "path", "fstype", "mountpoint")
 NET_METHODS = {"inet": ("dhcp", "static"), "inet6": ("auto", "static")}
-BLK_SOURCES = ("dev", "vnd", "etfs")
 FSTYPES = ("blk", "kernfs")
 RUNMODES = ("&", "|")
 HOSTNAME_SYSCTL = "kern.hostname"
@@ -65,7 +64,6 @@ _Sourced = tuple[str, Any, str]
 
 _SIZE = re.compile(r"(?P<number>[0-9]+)(?P<unit>[kKmMgG]?)")
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_VND_NODE = re.compile(r"/dev/vnd(?P<unit>[0-9]+)(?P<part>[a-p])")
 # jsmn hands master the bytes between the quotes as they are: these would arrive escaped.
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 

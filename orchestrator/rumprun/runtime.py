@@ -22,9 +22,6 @@ from typing import Any
 from orchestrator.errors import BakeplanError, Problems
 from orchestrator.pointers import pointer_of
 
-DIALECTS = ("master", "spec")
-DEFAULT_DIALECT = "master"
-
 
 @dataclass(frozen=True)
 class Runtime:

@@ -69,7 +69,3 @@ def plain(error: BakeplanError) -> str:
             lines.append(f"  hint: {problem.hint}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
-
-
-def _problems(error: BakeplanError) -> tuple[BakeplanError, ...]:
-    return error.problems if isinstance(error, Problems) else (error,)
