@@ -18,12 +18,19 @@
  * the guest, so on each NIC the probe sends a broadcast frame of EtherType 0x88b5
  * (local experimental) whose payload is "bakeplan-probe NAME"; the harness, listening
  * on every tap, sees which name came out of which tap.
+ *
+ * On virtio a write only queues the frame: QEMU sends it from its own main loop, later,
+ * and a guest that powers off at once can take its last frames with it.  The probe
+ * therefore waits a moment after its last write, in solo5_yield, which halts the vCPU
+ * and lets QEMU's loop run.  The tenders write synchronously; for them it is only a
+ * pause.
  */
 
 #include "solo5.h"
 #include "probe_devices.h"
 
 #define ETHERTYPE_PROBE 0x88b5
+#define SETTLE_NS 300000000ULL /* 0.3 s: ample for QEMU's transmit bottom half */
 
 static char line[512];
 static size_t used;
@@ -135,19 +142,33 @@ static int probe_block(const char *name)
     return 0;
 }
 
+/* Halt until SETTLE_NS have passed; input (none is expected) only wakes it early. */
+static void settle(void)
+{
+    solo5_time_t deadline = solo5_clock_monotonic() + SETTLE_NS;
+    solo5_handle_set_t ready;
+    while (solo5_clock_monotonic() < deadline)
+        solo5_yield(deadline, &ready);
+}
+
 int solo5_app_main(const struct solo5_start_info *si)
 {
     int failed = 0;
+    int nets = 0;
     put("PROBE cmdline [");
     put(si->cmdline);
     put("]");
     flush();
     for (size_t i = 0; i < sizeof probe_devices / sizeof probe_devices[0]; i++) {
-        if (probe_devices[i].net)
+        if (probe_devices[i].net) {
             failed |= probe_net(probe_devices[i].name);
-        else
+            nets++;
+        } else {
             failed |= probe_block(probe_devices[i].name);
+        }
     }
+    if (nets)
+        settle();
     if (failed)
         return 1;
     put("PROBE done");
