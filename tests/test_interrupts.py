@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,20 @@ HYBRID = REPO / "examples" / "hybrid" / "config.json"
 # polled up to a deadline no loaded machine reaches: on a quiet one each takes
 # milliseconds, and a wait that reaches it means the behaviour broke.
 DEADLINE = 60.0
+
+
+@pytest.fixture(autouse=True)
+def sigint_caught() -> Iterator[None]:
+    """SIGINT caught here while a test starts bakeplan, so that bakeplan starts with it
+    at its default, as a terminal's foreground job has it: a suite started in the
+    background (``&`` in a script) ignores SIGINT, children inherit an ignored signal
+    (a caught one is reset by exec), and a program that inherits an ignored SIGINT
+    rightly keeps ignoring it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
