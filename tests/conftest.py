@@ -20,6 +20,16 @@ from helpers_exec import process_gone, this_process_children, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = REPO / "tests" / "fixtures" / "conformance"
+# Debian's containernetworking-plugins, which the cni example's delegate runs and
+# ``.ci/run`` installs.  Off CI a test that needs them is skipped with this reason; on CI
+# it runs, and fails if they are missing.
+CNI_PLUGINS = Path("/usr/lib/cni")
+CNI_MISSING = "the CNI plugins are not installed (.ci/run installs containernetworking-plugins)"
+needs_cni_plugins = pytest.mark.skipif(
+    not (CNI_PLUGINS / "host-local").exists()
+    and not (os.environ.get("CI") or os.environ.get("BAKEPLAN_CI")),
+    reason=CNI_MISSING,
+)
 
 
 @pytest.fixture(autouse=True)

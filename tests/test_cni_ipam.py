@@ -5,7 +5,6 @@ bakeplan/1, and inside real plans, alone and under mirage-net-config."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,17 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import CNI_PLUGINS, REPO, needs_cni_plugins
 from helpers_cli import SPEC
 
 from orchestrator.cli import main
 
-CNI = Path("/usr/lib/cni")
-pytestmark = pytest.mark.skipif(
-    not (CNI / "host-local").exists()
-    and not (os.environ.get("CI") or os.environ.get("BAKEPLAN_CI")),
-    reason="the CNI plugins are not installed (.ci/run installs containernetworking-plugins)",
-)
+CNI = CNI_PLUGINS
+pytestmark = needs_cni_plugins
 ADDR = "/net/interfaces/vioif0/addrs/0"
 CONTEXT = {"bake_config": "hw_virtio", "platform": "hw", "components": ["rumpnet_netinet"]}
 

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import needs_cni_plugins
 from helpers_cli import run_main
 from helpers_plan import plan_document
 from helpers_snapshot import SNAPSHOTS, assert_snapshot
@@ -76,7 +77,9 @@ def test_the_examples_plans_are_the_bytes_bakeplan_has_always_written(
     assert_snapshot(f"plans/{example}-{dialect}.json", out)
 
 
-@pytest.mark.parametrize("example", ["hybrid", "rumprun-only", "cni"])
+@pytest.mark.parametrize(
+    "example", ["hybrid", "rumprun-only", pytest.param("cni", marks=needs_cni_plugins)]
+)
 @pytest.mark.parametrize("dialect", ["master", "spec"])
 def test_a_plan_written_reads_back_to_the_same_plan_and_the_same_bytes(
     capsys: pytest.CaptureFixture[str], example: str, dialect: str
