@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -81,59 +82,59 @@ def test_a_huge_string_parses_quickly() -> None:
 # --- refused, with the exact place ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "line", "col", "message"),
-    [
-        ("", 1, 1, "empty input: expected a JSON value"),
-        ("  \n  ", 2, 3, "empty input: expected a JSON value"),
-        ('{"a": 1} x', 1, 10, "extra data after the JSON value"),
-        ("{}\n{}", 2, 1, "extra data after the JSON value"),
-        ('{"a": 1, "a": 2}', 1, 10, "duplicate key 'a' (first at 1:2)"),
-        ('{"a": 1, "\\u0061": 2}', 1, 10, "duplicate key 'a' (first at 1:2)"),
-        ('{\n "x": {\n  "y": {"b": 1,\n   "b": 2}}}', 4, 4, "duplicate key 'b' (first at 3:9)"),
-        ('[{"k": 1}, {"k": 2, "z": {"k": 3, "k": 4}}]', 1, 35, "duplicate key 'k' (first at 1:27)"),
-        ('{"a": NaN}', 1, 7, "NaN is not JSON"),
-        ("[1, Infinity]", 1, 5, "Infinity is not JSON"),
-        ("[-Infinity]", 1, 2, "-Infinity is not JSON"),
-        ('{"a": "x\ty"}', 1, 9, "control character U+0009 in a string"),
-        ('["\x00"]', 1, 3, "control character U+0000 in a string"),
-        ("[1]\x00", 1, 4, "extra data after the JSON value"),
-        ("\x00", 1, 1, "expected a value, found U+0000"),
-        ('["a\\x"]', 1, 4, "invalid escape '\\x' in a string"),
-        ('["\\u12"]', 1, 3, "invalid \\u escape: expected 4 hex digits"),
-        ('["\\ud800"]', 1, 3, "unpaired surrogate escape \\ud800"),
-        ('["\\ud800\\u0041"]', 1, 3, "unpaired surrogate escape \\ud800"),
-        ('["x", "\\udc00"]', 1, 8, "unpaired surrogate escape \\udc00"),
-        ('{"a": "abc', 1, 7, "unterminated string"),
-        ("[1, 2,]", 1, 6, "trailing comma before ']'"),
-        ('{"a": 1,\n}', 1, 8, "trailing comma before '}'"),
-        ("[1 2]", 1, 4, "missing ',' between elements: found '2'"),
-        ('{"a": 1\n "b": 2}', 2, 2, "missing ',' between members: found '\"'"),
-        ('{"a" 1}', 1, 6, "expected ':' after the key 'a', found '1'"),
-        ("{a: 1}", 1, 2, "expected a key in double quotes, found 'a'"),
-        ("{'a': 1}", 1, 2, "keys must be strings in double quotes, not single quotes"),
-        ("['a']", 1, 2, "strings must be in double quotes, not single quotes"),
-        ("[1] // note", 1, 5, "extra data after the JSON value"),
-        ("[// note\n1]", 1, 2, "comments are not allowed in JSON"),
-        ("[True]", 1, 2, "expected a value, found 'True' (JSON spells it true)"),
-        ("[None]", 1, 2, "expected a value, found 'None' (JSON spells it null)"),
-        ("[1,,2]", 1, 4, "expected a value, found ','"),
-        ('{"a": [1, 2}', 1, 12, "expected ',' or ']', found '}'"),
-        ('{\n  "a": [\n    1,', 3, 7, "unexpected end of input: '[' opened at 2:8 is not closed"),
-        ('{"a": 1', 1, 8, "unexpected end of input: '{' opened at 1:1 is not closed"),
-        ("[01]", 1, 2, "leading zeros are not allowed in JSON numbers"),
-        ("[1.]", 1, 2, "malformed number '1.': expected digits after '.'"),
-        ("[1e]", 1, 2, "malformed number '1e': expected digits after 'e'"),
-        ("[-]", 1, 2, "malformed number: expected a digit after '-', found ']'"),
-        ("[+1]", 1, 2, "expected a value, found '+'"),
-        ("[.5]", 1, 2, "expected a value, found '.'"),
-        ("[1e400]", 1, 2, "number too large: it overflows to infinity"),
-        ('{\n "n": ' + "7" * 4301 + "}", 2, 7, "integer with more than 4300 digits"),
-        ("[-" + "1" * 5000 + "]", 1, 2, "integer with more than 4300 digits"),
-        ("\u00e9", 1, 1, "expected a value, found 'é'"),
-        ("{} \u00a0", 1, 4, "extra data after the JSON value"),
-    ],
-)
+REFUSALS = [
+    ("", 1, 1, "empty input: expected a JSON value"),
+    ("  \n  ", 2, 3, "empty input: expected a JSON value"),
+    ('{"a": 1} x', 1, 10, "extra data after the JSON value"),
+    ("{}\n{}", 2, 1, "extra data after the JSON value"),
+    ('{"a": 1, "a": 2}', 1, 10, "duplicate key 'a' (first at 1:2)"),
+    ('{"a": 1, "\\u0061": 2}', 1, 10, "duplicate key 'a' (first at 1:2)"),
+    ('{\n "x": {\n  "y": {"b": 1,\n   "b": 2}}}', 4, 4, "duplicate key 'b' (first at 3:9)"),
+    ('[{"k": 1}, {"k": 2, "z": {"k": 3, "k": 4}}]', 1, 35, "duplicate key 'k' (first at 1:27)"),
+    ('{"a": NaN}', 1, 7, "NaN is not JSON"),
+    ("[1, Infinity]", 1, 5, "Infinity is not JSON"),
+    ("[-Infinity]", 1, 2, "-Infinity is not JSON"),
+    ('{"a": "x\ty"}', 1, 9, "control character U+0009 in a string"),
+    ('["\x00"]', 1, 3, "control character U+0000 in a string"),
+    ("[1]\x00", 1, 4, "extra data after the JSON value"),
+    ("\x00", 1, 1, "expected a value, found U+0000"),
+    ('["a\\x"]', 1, 4, "invalid escape '\\x' in a string"),
+    ('["\\u12"]', 1, 3, "invalid \\u escape: expected 4 hex digits"),
+    ('["\\ud800"]', 1, 3, "unpaired surrogate escape \\ud800"),
+    ('["\\ud800\\u0041"]', 1, 3, "unpaired surrogate escape \\ud800"),
+    ('["x", "\\udc00"]', 1, 8, "unpaired surrogate escape \\udc00"),
+    ('{"a": "abc', 1, 7, "unterminated string"),
+    ("[1, 2,]", 1, 6, "trailing comma before ']'"),
+    ('{"a": 1,\n}', 1, 8, "trailing comma before '}'"),
+    ("[1 2]", 1, 4, "missing ',' between elements: found '2'"),
+    ('{"a": 1\n "b": 2}', 2, 2, "missing ',' between members: found '\"'"),
+    ('{"a" 1}', 1, 6, "expected ':' after the key 'a', found '1'"),
+    ("{a: 1}", 1, 2, "expected a key in double quotes, found 'a'"),
+    ("{'a': 1}", 1, 2, "keys must be strings in double quotes, not single quotes"),
+    ("['a']", 1, 2, "strings must be in double quotes, not single quotes"),
+    ("[1] // note", 1, 5, "extra data after the JSON value"),
+    ("[// note\n1]", 1, 2, "comments are not allowed in JSON"),
+    ("[True]", 1, 2, "expected a value, found 'True' (JSON spells it true)"),
+    ("[None]", 1, 2, "expected a value, found 'None' (JSON spells it null)"),
+    ("[1,,2]", 1, 4, "expected a value, found ','"),
+    ('{"a": [1, 2}', 1, 12, "expected ',' or ']', found '}'"),
+    ('{\n  "a": [\n    1,', 3, 7, "unexpected end of input: '[' opened at 2:8 is not closed"),
+    ('{"a": 1', 1, 8, "unexpected end of input: '{' opened at 1:1 is not closed"),
+    ("[01]", 1, 2, "leading zeros are not allowed in JSON numbers"),
+    ("[1.]", 1, 2, "malformed number '1.': expected digits after '.'"),
+    ("[1e]", 1, 2, "malformed number '1e': expected digits after 'e'"),
+    ("[-]", 1, 2, "malformed number: expected a digit after '-', found ']'"),
+    ("[+1]", 1, 2, "expected a value, found '+'"),
+    ("[.5]", 1, 2, "expected a value, found '.'"),
+    ("[1e400]", 1, 2, "number too large: it overflows to infinity"),
+    ('{\n "n": ' + "7" * 4301 + "}", 2, 7, "integer with more than 4300 digits"),
+    ("[-" + "1" * 5000 + "]", 1, 2, "integer with more than 4300 digits"),
+    ("\u00e9", 1, 1, "expected a value, found 'é'"),
+    ("{} \u00a0", 1, 4, "extra data after the JSON value"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "col", "message"), REFUSALS)
 def test_refusals_say_what_and_where(text: str, line: int, col: int, message: str) -> None:
     error = refused(text)
     assert (error.message, error.line, error.col) == (message, line, col)
@@ -142,6 +143,40 @@ def test_refusals_say_what_and_where(text: str, line: int, col: int, message: st
     # Bytes are refused the same way: columns count characters, not bytes.
     again = refused(text.encode())
     assert (again.message, again.line, again.col) == (message, line, col)
+
+
+# Every kind of item the scanner takes a run of at once (its fast path in large arrays).
+PLAIN_ITEMS = '1, -20.5e3, 0, true, false, null, "a\\n\\"", "", '
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "message"),
+    [r for r in REFUSALS if r[0].startswith("[") and not re.search(r"at \d", r[3])],
+)
+def test_refusals_after_a_run_of_plain_items_say_the_same(
+    text: str, line: int, col: int, message: str
+) -> None:
+    error = refused("[" + PLAIN_ITEMS * 30 + text[1:])
+    shift = len(PLAIN_ITEMS) * 30 if line == 1 else 0
+    assert (error.message, error.line, error.col) == (message, line, col + shift)
+
+
+@pytest.mark.parametrize(
+    ("item", "col", "message"),
+    [
+        ('"\\ud800"', 1, "unpaired surrogate escape \\ud800"),  # \u is never taken in a run
+        ("1" * 4301, 0, "integer with more than 4300 digits"),
+        ("9" * 15 + "e99" + "9", 0, "number too large: it overflows to infinity"),
+        ("-", 0, "malformed number: expected a digit after '-', found ','"),
+        ("truex", 4, "expected ',' or ']', found 'x'"),
+    ],
+)
+def test_a_run_of_plain_items_stops_before_an_item_it_cannot_vouch_for(
+    item: str, col: int, message: str
+) -> None:
+    head = "[" + PLAIN_ITEMS * 3
+    error = refused(head + item + ", 1]")
+    assert (error.message, error.col) == (message, len(head) + 1 + col)
 
 
 def test_the_error_shows_the_line_and_a_caret() -> None:

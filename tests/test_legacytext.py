@@ -1,6 +1,7 @@
-"""``bakeplan upgrade``'s reader and its report: an explicit stack, not recursion, with
-the same input bounds as a config (4 MiB, 512 levels); every problem of a file in one
-run, by line; and a config already in the specification dialect given back as it is."""
+"""The legacy launcher's text: ``bakeplan upgrade``'s reader and its report (an explicit
+stack, not recursion, with the same input bounds as a config: 4 MiB, 512 levels; every
+problem of a file in one run, by line; a config already in the specification dialect
+given back as it is), and the habits the loader recognises the dialect by."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_hostile import _VALUES as JSON_VALUES  # the same JSON values the fuzzers use
 
-from orchestrator.core.jsontext import legacy_reader, line_col, read_legacy
+from orchestrator.core import config
+from orchestrator.core.jsontext import line_col
 from orchestrator.errors import InputError
+from orchestrator.rumprun import legacytext
+from orchestrator.rumprun.legacytext import read_legacy, signs
 
 
 def bakeplan(*argv: str, stdin: Any = None) -> subprocess.CompletedProcess[str]:
@@ -127,17 +131,81 @@ def test_an_integer_python_will_not_convert_is_a_problem_at_its_line() -> None:
     assert (caught.value.line, caught.value.message) == (3, "integer with more than 4300 digits")
 
 
-def test_the_reader_records_the_launchers_habits_where_they_are() -> None:
+def test_the_launchers_habits_are_found_where_they_are() -> None:
     text = '{, "cmdline": "a",, "env": "A=1",\n"x": [1,,2],}'
-    reader, notes = legacy_reader(text, "t")
-    assert notes == []
-    reader.document()
-    assert reader.commas == [
-        (0, (1,)),
-        (None, (17, 18)),
-        (None, (32,)),
-        (None, (41, 42)),
-        (None, (45,)),
-    ]
-    assert reader.top_keys == [("cmdline", 3, 14), ("env", 20, 27), ("x", 34, 39)]
-    assert reader.line_col(36) == line_col(text, 36) == (2, 3)
+    found = signs(text)
+    assert found is not None
+    # The opener's run and the doubled ones; the single commas (after "A=1", and the
+    # trailing one) are only said to be there.
+    assert found.commas == ((0, (1,)), (None, (17, 18)), (None, (41, 42)))
+    assert found.single
+    assert found.top_keys == (("cmdline", 3, 14), ("env", 20, 27), ("x", 34, 39))
+    assert found.line_col(36) == line_col(text, 36) == (2, 3)
+    # The reader tolerates exactly those habits.
+    assert read_legacy(text, "t")[0].plain() == {"cmdline": "a", "env": "A=1", "x": [1, 2]}
+
+
+def test_habits_are_read_up_to_where_the_structure_ends() -> None:
+    # The comma run right after the top-level value is its last; nothing after it counts.
+    found = signs('{"a": 1},, {"hostname": "x",,}')
+    assert found is not None
+    assert (found.commas, found.single) == (((None, (8, 9)),), False)
+    assert found.top_keys == (("a", 1, 6),)
+    # A quote that starts no string ends the structure (strings hold no raw newline).
+    found = signs('{"rc_TESTING": [],\n"bad\n": 1, "hostname": "x"}')
+    assert found is not None
+    assert [key for key, _, _ in found.top_keys] == ["rc_TESTING"]
+    assert signs("no object here") is None
+
+
+def test_keys_are_undoubled_with_the_text_and_nested_keys_are_not_top_keys() -> None:
+    found = signs('{,, "a,,b": {"hostname": 1},, "c": "d",,}')
+    assert found is not None
+    assert [key for key, _, _ in found.top_keys] == ["a,b", "c"]
+    assert found.commas[0][0] == 0  # the opener
+
+
+@given(document=st.dictionaries(st.text(max_size=6), JSON_VALUES, max_size=5))
+def test_strict_json_shows_its_own_top_keys_and_no_opener(document: dict[str, Any]) -> None:
+    text = json.dumps(document, indent=1)
+    found = signs(text)
+    assert found is not None
+    assert [key for key, _, _ in found.top_keys] == list(document)
+    for key, pos, value in found.top_keys:
+        assert json.loads(text[pos : text.index(":", pos + len(json.dumps(key)))]) == key
+        assert text[value:].startswith(json.dumps(document[key])[:1])
+    assert found.commas == ()
+    assert found.single == separated(document)
+
+
+def separated(value: Any) -> bool:
+    """Whether JSON text of ``value`` has a comma between two values anywhere."""
+    if isinstance(value, dict):
+        return len(value) > 1 or any(separated(v) for v in value.values())
+    if isinstance(value, list):
+        return len(value) > 1 or any(separated(v) for v in value)
+    return False
+
+
+def test_the_loader_finds_the_signs_without_reading_any_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large text that is not JSON is refused at the speed of one search over its
+    structure: the loader never builds the legacy values (which took seconds for a
+    megabyte of array elements)."""
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the loader read the legacy values")
+
+    monkeypatch.setattr(legacytext.LegacyReader, "document", never)
+    monkeypatch.setattr(legacytext.LegacyReader, "value", never)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"env": {"A": [' + "0," * 100_000 + "]}}")
+    with pytest.raises(InputError) as caught:
+        config.load(str(broken))
+    assert "trailing comma" in caught.value.message
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text('{,"hostname": "x", "env": [' + "0," * 100_000 + "0]}")
+    with pytest.raises(InputError) as caught:
+        config.load(str(legacy))
+    assert "legacy" in caught.value.message

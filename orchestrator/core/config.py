@@ -2,8 +2,8 @@
 
 ``load`` reads one config (a file, or ``-`` for stdin) as strict JSON, refuses rumprun's
 2015 master dialect with a pointer to ``bakeplan upgrade`` (never converting it
-silently; text that is not JSON is recognised by reading it with the legacy reader
-``bakeplan upgrade`` uses, ``jsontext.read_legacy``), and returns a ``Config`` that
+silently; text that is not JSON is recognised by the launcher's habits that
+``rumprun.legacytext``, the reader ``bakeplan upgrade`` uses, finds), and returns a ``Config`` that
 keeps its text, so that every later problem can be reported at ``file:line:col`` as well
 as by JSON pointer.  A config larger than ``MAX_CONFIG_BYTES`` is refused before it is
 read whole, so no input exhausts memory.
@@ -16,7 +16,6 @@ jsonschema is imported only when a check runs, never at start-up.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import stat
@@ -198,25 +197,21 @@ _Mark = tuple[int, int, str | None, str]
 
 
 def _legacy_text_marks(text: str) -> list[_Mark]:
-    """Signs of the legacy launcher's non-JSON text: ``{,``, doubled commas, legacy keys.
+    """Signs of the legacy launcher's non-JSON text: ``{,``, doubled commas, legacy keys,
+    as far as the text's structure can be followed (``legacytext.signs``)."""
+    from orchestrator.rumprun import legacytext  # noqa: PLC0415  (only for text that is not JSON)
 
-    The text is read by the legacy reader ``bakeplan upgrade`` uses, as far as it can be
-    read: the signs met before it stops being readable are signs all the same.
-    """
-    try:
-        reader, _ = jsontext.legacy_reader(text, "")
-    except InputError:
+    found = legacytext.signs(text)
+    if found is None:
         return []  # no object at all
-    with contextlib.suppress(InputError):
-        reader.document()
     marks: list[_Mark] = []
     doubled: list[_Mark] = []
-    lone_comma = False
-    for opener, commas in reader.commas:
+    lone_comma = found.single
+    for opener, commas in found.commas:
         if opener is not None:
             marks.append(
                 (
-                    *reader.line_col(opener),
+                    *found.line_col(opener),
                     None,
                     "the `{,` opener the old rumprun launcher wrote (not JSON)",
                 )
@@ -224,18 +219,18 @@ def _legacy_text_marks(text: str) -> list[_Mark]:
             commas = commas[2:]  # noqa: PLW2901  (the opener's own one or two are not doubled)
         doubled.extend(
             (
-                *reader.line_col(pos),
+                *found.line_col(pos),
                 None,
                 "doubled commas, as QEMU's -append needs them (not JSON)",
             )
             for pos in commas[: len(commas) - len(commas) % 2 : 2]
         )
         lone_comma = lone_comma or len(commas) % 2 == 1
-    for key, pos, value in reader.top_keys:
+    for key, pos, value in found.top_keys:
         if key in _LEGACY_TOP_KEYS:
-            marks.append((*reader.line_col(pos), "/" + key, _LEGACY_TOP_KEYS[key]))
+            marks.append((*found.line_col(pos), "/" + key, _LEGACY_TOP_KEYS[key]))
         elif key == "env" and text.startswith('"', value):
-            marks.append((*reader.line_col(pos), "/env", _LEGACY_ENV_STRING))
+            marks.append((*found.line_col(pos), "/env", _LEGACY_ENV_STRING))
     # QEMU's -append doubles every comma; one stray ",," in a config is a typo, not that.
     if not lone_comma:
         marks.extend(doubled)

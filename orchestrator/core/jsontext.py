@@ -1,4 +1,4 @@
-"""Strict JSON text, with the line and column of every problem; and the legacy near-JSON.
+"""Strict JSON text, with the line and column of every problem.
 
 Configs, registry files and delegate answers are JSON written by people and programs
 that make mistakes, so bakeplan reads them more strictly than ``json.loads`` does and says
@@ -13,21 +13,19 @@ The happy path is the C-accelerated ``json.loads``.  Only when a cheap pre-check
 text to find the first problem and its exact position.  Nothing here recurses on the
 input's nesting: deep input gets a clear error, never a ``RecursionError``.
 
-``read_legacy`` reads the near-JSON text rumprun's 2015 launcher wrote, with the same
-explicit stack and bound: ``bakeplan upgrade`` converts what it reads, and ``load``
-(``core.config``) recognises the dialect by the launcher's habits it records.
+The near-JSON text of rumprun's 2015 launcher has its own reader,
+``orchestrator.rumprun.legacytext``.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 import math
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from jsonpointer import JsonPointer, JsonPointerException
@@ -37,13 +35,9 @@ from orchestrator.errors import InputError
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "JsonTextError",
-    "LegacyNode",
-    "LegacyReader",
-    "legacy_reader",
     "line_col",
     "locate",
     "parse",
-    "read_legacy",
 ]
 
 DEFAULT_MAX_DEPTH = 512
@@ -65,6 +59,14 @@ _SCALAR_END = re.compile(r"[^,\]}\s]*")
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _INDEX = re.compile(r"0|[1-9][0-9]*")
 _SIMPLE_ESCAPES = frozenset('"\\/bfnrt')
+# Array items, each followed by its comma, that no check of the scanner could refuse: a
+# literal, a number too short to overflow or to exceed Python's integer digits, or a
+# string of plain characters and simple escapes (a \u escape may be a lone surrogate).
+# Possessive, so that a run of a million items keeps no backtracking state.
+_PLAIN_ITEMS = re.compile(
+    r"(?:[ \t\n\r]*(?:true|false|null|-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?"
+    r'|"[^"\\\x00-\x1f]*(?:\\["\\/bfnrt][^"\\\x00-\x1f]*)*")[ \t\n\r]*,)++'
+)
 _SPELLINGS = {
     "True": "true",
     "False": "false",
@@ -319,6 +321,11 @@ def _scan_or_raise(text: str, max_depth: int) -> None:  # noqa: PLR0912, PLR0915
                 state = _KEY_OR_CLOSE if char == "{" else _VALUE_OR_CLOSE
             elif char == "]" and stack and stack[-1].keys is None and stack[-1].comma_pos >= 0:
                 _fail(stack[-1].comma_pos, "trailing comma before ']'")
+            elif stack and stack[-1].keys is None and (run := _PLAIN_ITEMS.match(text, pos)):
+                # The bulk of a large array in one match: items that hold no problem.
+                pos = run.end()
+                stack[-1].comma_pos = pos - 1
+                state = _VALUE
             else:
                 pos = _scan_scalar(text, pos, stack)
                 state = _AFTER_VALUE
@@ -608,291 +615,3 @@ def _skip_value(text: str, pos: int) -> int:
             if depth == 0:
                 return token.end()
     raise ValueError("unterminated container")
-
-
-# --- the legacy launcher's text --------------------------------------------------------
-#
-# rumprun's 2015 master dialect, as its launcher wrote it, is not JSON: objects opened
-# with ``{,``, trailing commas, repeated keys (``blk`` once per device, ``env`` once per
-# variable) and, for QEMU's ``-append``, every comma doubled.  This reader keeps each
-# value's line, tolerates exactly those habits, and undoes the comma doubling (inside
-# strings too) when every comma is doubled.  The loader reads it to recognise the
-# dialect, ``bakeplan upgrade`` to convert it.
-
-
-@dataclass(frozen=True)
-class LegacyNode:
-    """A value of the legacy text: ``members`` for objects (repeatable keys, in order)."""
-
-    line: int
-    value: Any = None  # a string, number, bool or None; or a list of nodes for arrays
-    members: tuple[tuple[str, int, LegacyNode], ...] | None = None
-
-    @property
-    def is_object(self) -> bool:
-        return self.members is not None
-
-    def plain(self) -> Any:
-        """The value as JSON data (a later repeated key wins), built without recursion:
-        the reader allows 512 levels, more than Python's own stack would."""
-        made: dict[int, Any] = {}
-        # Post-order over an explicit stack: a node is made once its children are.
-        pending: list[tuple[LegacyNode, bool]] = [(self, False)]
-        while pending:
-            node, ready = pending.pop()
-            children = (
-                [child for _, _, child in node.members]
-                if node.members is not None
-                else node.value
-                if isinstance(node.value, list)
-                else []
-            )
-            if not ready and children:
-                pending.append((node, True))
-                pending.extend((child, False) for child in children)
-                continue
-            if node.members is not None:
-                made[id(node)] = {key: made[id(child)] for key, _, child in node.members}
-            elif isinstance(node.value, list):
-                made[id(node)] = [made[id(child)] for child in node.value]
-            else:
-                made[id(node)] = node.value
-        return made[id(self)]
-
-
-@dataclass
-class _Open:
-    """An object or array the reader is inside: what it holds so far."""
-
-    kind: str  # "{" or "["
-    line: int
-    pos: int
-    depth: int  # 1 for the top-level object
-    members: list[tuple[str, int, LegacyNode]] = field(default_factory=list)
-    items: list[LegacyNode] = field(default_factory=list)
-    key: tuple[str, int] | None = None  # the member whose value is being read
-    separated: bool = True
-    fresh: bool = True  # nothing read inside it yet
-
-    def add(self, node: LegacyNode) -> None:
-        if self.kind == "[":
-            self.items.append(node)
-            return
-        assert self.key is not None
-        self.members.append((*self.key, node))
-        self.key = None
-
-    def closed(self) -> LegacyNode:
-        if self.kind == "[":
-            return LegacyNode(self.line, self.items)
-        return LegacyNode(self.line, members=tuple(self.members))
-
-
-@dataclass
-class LegacyReader:
-    """The legacy text read with an explicit stack, not recursion: nesting costs memory
-    only, and is bounded as a config's is (``DEFAULT_MAX_DEPTH`` levels).
-
-    Besides the values, it records what it tolerated, by index into the text, for the
-    loader to name the signs of the dialect: each run of commas (``commas``: the index of
-    the ``{`` it follows directly, or None, and the index of each comma) and each key of
-    the top-level object (``top_keys``: the key, its index, and the index of its value).
-    """
-
-    text: str
-    source: str
-    undouble: bool = False
-    pos: int = 0
-    max_depth: int = DEFAULT_MAX_DEPTH
-    commas: list[tuple[int | None, tuple[int, ...]]] = field(default_factory=list)
-    top_keys: list[tuple[str, int, int]] = field(default_factory=list)
-    _newlines: list[int] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        # Where each line ends, so that a position's line is a bisection, not a count
-        # from the start (which made a large text quadratic to read).
-        self._newlines = [m.start() for m in re.finditer("\n", self.text)]
-
-    def line(self, pos: int | None = None) -> int:
-        return bisect.bisect_left(self._newlines, self.pos if pos is None else pos) + 1
-
-    def line_col(self, pos: int) -> tuple[int, int]:
-        """``line_col(text, pos)`` by bisection: a text can hold thousands of signs."""
-        before = bisect.bisect_left(self._newlines, pos)
-        return before + 1, pos - (self._newlines[before - 1] + 1 if before else 0) + 1
-
-    def fail(self, message: str, pos: int | None = None) -> InputError:
-        return InputError(message, file=self.source, line=self.line(pos))
-
-    def skip_ws(self) -> None:
-        self.pos = _ws(self.text, self.pos)
-
-    def skip_commas(self, after: int | None = None) -> int:
-        """Skip a run of commas (and the space between them); how many there were.
-        ``after`` is the index of the ``{`` the run directly follows, if it does."""
-        found: list[int] = []
-        text = self.text
-        while True:
-            self.pos = _ws(text, self.pos)
-            if not text.startswith(",", self.pos):
-                break
-            found.append(self.pos)
-            self.pos += 1
-        if found:
-            self.commas.append((after, tuple(found)))
-        return len(found)
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def document(self) -> LegacyNode:
-        """The top-level value, and nothing after it but commas and space."""
-        top = self.value()
-        self.skip_commas()
-        if self.pos < len(self.text):
-            raise self.fail("text after the config's closing }")
-        return top
-
-    def value(self) -> LegacyNode:
-        """One value, however deeply nested, up to ``max_depth`` levels."""
-        stack: list[_Open] = []
-        while True:
-            node = self._start(stack)
-            while node is not None or stack:
-                if node is not None:
-                    if not stack:
-                        return node
-                    stack[-1].add(node)
-                if self._next(stack[-1]):
-                    node = stack.pop().closed()
-                    continue
-                break  # the next member or item is a value to read
-
-    def _start(self, stack: list[_Open]) -> LegacyNode | None:
-        """A scalar or string read whole, or None after opening an object or array."""
-        self.skip_ws()
-        char = self.peek()
-        if char in ("{", "["):
-            if len(stack) >= self.max_depth:
-                raise self.fail(
-                    f"nesting deeper than {self.max_depth} levels (the most bakeplan reads, "
-                    "as in a config)"
-                )
-            stack.append(_Open(char, self.line(), self.pos, len(stack) + 1))
-            self.pos += 1
-            return None
-        if char == '"':
-            line = self.line()
-            return LegacyNode(line, self.string())
-        return self.scalar()
-
-    def _next(self, open_: _Open) -> bool:
-        """Move to ``open_``'s next member or item: True when it closed instead."""
-        # `{,` openers, doubled and trailing commas: the launcher's habits.
-        opener = open_.pos if open_.fresh and open_.kind == "{" else None
-        open_.fresh = False
-        if self.skip_commas(opener):
-            open_.separated = True
-        char = self.peek()
-        what = "object" if open_.kind == "{" else "array"
-        if char == ("}" if open_.kind == "{" else "]"):
-            self.pos += 1
-            return True
-        if char == "":
-            raise self.fail(f"the {what} opened on line {open_.line} is never closed")
-        if open_.kind == "{":
-            if char != '"':
-                raise self.fail(f"expected a quoted key or }}, found {char!r}")
-            if not open_.separated:
-                raise self.fail("a comma is missing before this key")
-            key_pos = self.pos
-            key = self.string()
-            self.skip_ws()
-            if self.peek() != ":":
-                raise self.fail(f"expected : after the key {key!r}")
-            self.pos += 1
-            if open_.depth == 1:
-                self.top_keys.append((key, key_pos, _ws(self.text, self.pos)))
-            open_.key = (key, self.line(key_pos))
-        elif not open_.separated:
-            raise self.fail("a comma is missing before this value")
-        open_.separated = False
-        return False
-
-    def string(self) -> str:
-        start = self.pos
-        match = _LEGACY_STRING.match(self.text, self.pos)
-        if match is None:
-            raise self.fail("unterminated string", start)
-        self.pos = match.end()
-        raw = match.group()
-        if self.undouble:
-            raw = raw.replace(",,", ",")
-        try:
-            text = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise self.fail(f"bad string: {exc.msg}", start) from None
-        assert isinstance(text, str)
-        return text
-
-    def scalar(self) -> LegacyNode:
-        start = self.pos
-        match = _LEGACY_SCALAR.match(self.text, self.pos)
-        if match is None:
-            found = self.peek() or "the end of the text"
-            raise self.fail(f"expected a value, found {found!r}")
-        self.pos = match.end()
-        literal = match.group()
-        try:
-            # As json.loads reads a number, without its cost on every element of an array.
-            value = _LITERALS[literal] if literal in _LITERALS else _number(literal)
-        except ValueError:
-            # Python refuses to convert an integer longer than sys.get_int_max_str_digits().
-            limit = sys.get_int_max_str_digits()
-            raise self.fail(f"integer with more than {limit} digits", start) from None
-        return LegacyNode(self.line(start), value)
-
-
-_LEGACY_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_LEGACY_SCALAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null")
-_LITERALS = {"true": True, "false": False, "null": None}
-
-
-def _number(literal: str) -> int | float:
-    return float(literal) if any(c in literal for c in ".eE") else int(literal)
-
-
-# Comma runs outside strings: QEMU -append text has every one doubled.
-_COMMA_RUNS = re.compile(r'"(?:[^"\\\n]|\\.)*"|(,(?:[ \t\r\n]*,)*)')
-
-
-def _all_commas_doubled(text: str) -> bool:
-    runs = [m.group(1) for m in _COMMA_RUNS.finditer(text) if m.group(1)]
-    return bool(runs) and all(run.count(",") % 2 == 0 for run in runs)
-
-
-def legacy_reader(text: str, source: str) -> tuple[LegacyReader, list[str]]:
-    """A reader set at the legacy text's first ``{``, and the notes on how it will read.
-
-    ``read_legacy`` reads it through; the loader reads as far as it can, for the signs.
-    """
-    notes: list[str] = []
-    start = text.find("{")
-    if start < 0:
-        raise InputError("no { in the text: rumprun would boot without a config", file=source)
-    reader = LegacyReader(text, source, pos=start)
-    if text[:start].strip():
-        notes.append("line 1: text before the first { ignored, as rumprun ignores it")
-    if _all_commas_doubled(text):
-        reader.undouble = True
-        notes.append(
-            f"line {reader.line()}: every comma is doubled (QEMU -append text): undoubled, "
-            "inside strings too"
-        )
-    return reader, notes
-
-
-def read_legacy(text: str, source: str) -> tuple[LegacyNode, list[str]]:
-    """The legacy text's top-level object and the notes on how it was read."""
-    reader, notes = legacy_reader(text, source)
-    return reader.document(), notes

@@ -4,9 +4,9 @@ The legacy dialect is what rumprun's master branch parsed (``lib/librumprun_base
 config.c``) and what its ``rumprun`` launcher wrote: not JSON.  The launcher opened
 objects with ``{,``, left trailing commas and repeated keys (``blk`` once per device, and
 ``env`` once per variable), and for QEMU's ``-append`` it doubled every comma.  So the text
-is read by ``jsontext.read_legacy``, which keeps each value's line, tolerates exactly those
-habits, and undoes the comma doubling (inside strings too) when every comma is doubled;
-the loader reads it with the same reader to recognise the dialect.
+is read by ``legacytext.read_legacy``, which keeps each value's line, tolerates exactly
+those habits, and undoes the comma doubling (inside strings too) when every comma is
+doubled; the loader recognises the dialect by the same module's ``signs`` of them.
 
 The mapping follows what master's parser did with each key, so the upgraded config boots
 the same unikernel the same way:
@@ -38,10 +38,10 @@ from typing import Any
 
 from orchestrator.core import config as dialect
 from orchestrator.core import jsontext
-from orchestrator.core.jsontext import LegacyNode, read_legacy
 from orchestrator.errors import BakeplanError, InputError, raise_all
 from orchestrator.pointers import nearest, pointer_of
 from orchestrator.rumprun import master
+from orchestrator.rumprun.legacytext import LegacyNode, read_legacy
 
 _SPEC_ONLY_KEYS = ("rc", "mount", "netbsd")
 
