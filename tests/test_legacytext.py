@@ -209,3 +209,31 @@ def test_the_loader_finds_the_signs_without_reading_any_value(
     with pytest.raises(InputError) as caught:
         config.load(str(legacy))
     assert "legacy" in caught.value.message
+
+
+@st.composite
+def launcher_texts(draw: st.DrawFn) -> str:
+    """A config as the launcher wrote it: JSON text with its habits put in (an opener,
+    doubled or trailing commas, a repeated key)."""
+    keys = st.sampled_from(["env", "blk", "cmdline", "x,y", 'a\\"b'])
+    document = draw(st.dictionaries(keys, JSON_VALUES, max_size=4))
+    members = [json.dumps(k) + ": " + json.dumps(v) for k, v in document.items()]
+    if members and draw(st.booleans()):
+        members.append(members[0])  # a repeated key
+    separator = draw(st.sampled_from([", ", ",, ", ",\n"]))
+    opener = draw(st.sampled_from(["{", "{,", "{ ,, "]))
+    trailing = draw(st.sampled_from(["", ",", ",,"]))
+    return opener + separator.join(members) + trailing + "}"
+
+
+@given(text=launcher_texts())
+def test_the_habits_name_the_top_keys_the_reader_reads(text: str) -> None:
+    top, _ = read_legacy(text, "t")
+    found = signs(text)
+    assert found is not None
+    assert top.members is not None
+    assert [(key, found.line_col(pos)[0]) for key, pos, _ in found.top_keys] == [
+        (key, line) for key, line, _ in top.members
+    ]
+    opened = text[1:].lstrip(" \n").startswith(",")
+    assert any(opener == 0 for opener, _ in found.commas) == opened
