@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from helpers_exec import write_python
+from helpers_exec import modules_after, write_python
 from helpers_protocol import write_registry
 
 from orchestrator.core import cache, pipeline
@@ -117,6 +117,30 @@ def test_validate_starts_nothing_and_notes_what_it_could_not_check(
     pipeline.validate(options, note=again)
     assert again.heard == []
     assert capsys.readouterr() == ("", "")
+
+
+def test_validate_with_kept_describe_answers_loads_no_process_machinery(
+    options: pipeline.Options,
+) -> None:
+    # It starts nothing, so it imports nothing that starts processes: the runner (with
+    # subprocess and signal), the mapper and the scheduler cost every validate several
+    # milliseconds otherwise.  (selectors may come all the same, with the package
+    # metadata a Python delegate's code is first found through.)
+    pipeline.make_plan(options)  # the describe answers are kept, in this test's cache
+    loaded = modules_after(
+        "from orchestrator.core import pipeline\n"
+        f"options = pipeline.Options(config={options.config!r}, "
+        f"registries={options.registries!r}, dialect='spec')\n"
+        "assert pipeline.validate(options).routing.delegated()\n"
+    )
+    assert "orchestrator.core.describe" in loaded  # the kept answers were read
+    machinery = {
+        "subprocess",
+        "orchestrator.core.runner",
+        "orchestrator.core.mapper",
+        "orchestrator.core.scheduler",
+    }
+    assert machinery & loaded == set()
 
 
 def test_carry_out_describes_runs_and_assembles(

@@ -6,6 +6,7 @@ executables run through the runner."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -250,7 +251,7 @@ def judged_run(tmp_path: Path, body: str, **limits: Any) -> Answer | Failure:
     done = runner.run(
         [str(script)],
         protocol.encode({"protocol": "bakeplan/1"}),
-        env=runner.delegate_env(),
+        env=protocol.delegate_env(),
         limits=runner.Limits(**{"timeout": 5.0, "grace": 0.2, **limits}),
     )
     return protocol.judge(done, protocol.parse_configure)
@@ -287,3 +288,18 @@ def test_a_device_field_cannot_claim_to_be_by() -> None:
         protocol.parse_configure(
             b'{"protocol": "bakeplan/1", "devices": [{"name": "tap0", "kind": "net", "by": 7}]}'
         )
+
+
+# -- the environment a delegate gets ------------------------------------------------------
+
+
+def test_delegate_env_defaults_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET", "hunter2")
+    monkeypatch.setenv("LC_CTYPE", "C.UTF-8")
+    monkeypatch.setenv("WANTED", "yes")
+    made = protocol.delegate_env(passthrough=["WANTED"])
+    assert "SECRET" not in made
+    assert "HOME" not in made
+    assert made["LC_CTYPE"] == "C.UTF-8"
+    assert made["WANTED"] == "yes"
+    assert made.get("PATH") == os.environ.get("PATH")

@@ -30,11 +30,11 @@ from helpers_exec import (
 )
 
 from orchestrator.core import runner
+from orchestrator.core.protocol import delegate_env
 from orchestrator.core.runner import (
     Limits,
     Outcome,
     SpawnError,
-    delegate_env,
     run,
     terminate_all,
 )
@@ -405,18 +405,6 @@ def test_delegate_runs_in_its_own_session_without_a_terminal(tmp_path: Path) -> 
     assert seen["session_leader"]
     assert seen["group_leader"]
     assert not seen["tty"]
-
-
-def test_delegate_env_defaults_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET", "hunter2")
-    monkeypatch.setenv("LC_CTYPE", "C.UTF-8")
-    monkeypatch.setenv("WANTED", "yes")
-    made = delegate_env(passthrough=["WANTED"])
-    assert "SECRET" not in made
-    assert "HOME" not in made
-    assert made["LC_CTYPE"] == "C.UTF-8"
-    assert made["WANTED"] == "yes"
-    assert made.get("PATH") == os.environ.get("PATH")
 
 
 def test_extra_wins_and_tmpdir_is_always_the_private_dir(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ class Configure:
         """The answer bytes, the checked answer, and whether it came from the cache."""
         entry = self.entries[run.delegate]
         argv = tuple(self.commands[run.delegate])
-        env = runner.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
+        env = protocol.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
         key = self._key(run, entry, argv, request, env)
         if key is not None:
             kept = self._replayed(run, key)
@@ -222,7 +222,7 @@ def replay_command(entry: Entry, argv: Sequence[str], pointer: str, request: byt
     never their values, so a dry run prints no secret the entry passes through."""
     import shlex  # noqa: PLC0415
 
-    names = sorted(runner.delegate_env(entry.env))
+    names = sorted(protocol.delegate_env(entry.env))
     own = protocol.environment(entry.name, pointer)
     assignments = [f'{name}="${name}"' for name in names if name not in own]
     assignments += [f"{name}={shlex.quote(value)}" for name, value in sorted(own.items())]

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core import protocol, runner
+from orchestrator.core import protocol
 from orchestrator.core.config import Config
-from orchestrator.core.mapper import thread_map
 from orchestrator.core.protocol import PROTOCOL, Description
 from orchestrator.core.registry import Entry
 from orchestrator.core.routing import Routing, Run
@@ -153,7 +152,7 @@ def schema_problem(schema: Any) -> str:
 
 
 def _env(entry: Entry) -> dict[str, str]:
-    return runner.delegate_env(entry.env, protocol.environment(entry.name))
+    return protocol.delegate_env(entry.env, protocol.environment(entry.name))
 
 
 def _key(entry: Entry, argv: Sequence[str], pointer: str | None) -> str:
@@ -209,6 +208,9 @@ def ask(
         known = cached(entry, argv, pointer=pointer)
         if known is not None:
             return known
+    # Imported only when a delegate is asked: validate reads kept answers and runs none.
+    from orchestrator.core import runner  # noqa: PLC0415
+
     key = _key(entry, argv, pointer) if use_cache else ""
     env = _env(entry)
     limits = runner.Limits(timeout=timeout or entry.timeout)
@@ -241,6 +243,9 @@ def describe_all(
     Without ``use_cache`` every delegate is asked and nothing is kept."""
     if not wanted:
         return {}
+    from orchestrator.core import runner  # noqa: PLC0415  (as for ask)
+    from orchestrator.core.mapper import thread_map  # noqa: PLC0415
+
     # One executable under several names is asked once: the names share its answer.
     names: dict[tuple[tuple[str, ...], str, tuple[str, ...], tuple[str, ...]], list[str]] = {}
     distinct: list[tuple[Entry, Sequence[str], str]] = []

@@ -371,10 +371,10 @@ def _run_facts(
     empty when inner answers complete it) and ``cache`` (``configure.cache_state``)."""
     if run.builtin or entry is None or not command:
         return {"replay": "", "cache": ""}
-    from orchestrator.core import configure, protocol, runner  # noqa: PLC0415
+    from orchestrator.core import configure, protocol  # noqa: PLC0415
 
     known = None if run.inner else request
-    env = runner.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
+    env = protocol.delegate_env(entry.env, protocol.environment(run.delegate, run.pointer))
     return {
         "replay": configure.replay_command(entry, command, run.pointer, request) if known else "",
         "cache": configure.cache_state(entry, command, known, env, use=use_cache),

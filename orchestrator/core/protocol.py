@@ -14,7 +14,8 @@ kit all call it, and each only decides how its failure reads to a person.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -41,6 +42,7 @@ __all__ = [
     "Request",
     "Warning",
     "decode",
+    "delegate_env",
     "describe_request",
     "encode",
     "environment",
@@ -87,6 +89,37 @@ def environment(delegate: str, pointer: str | None = None) -> dict[str, str]:
     if pointer is not None:
         variables["BAKEPLAN_POINTER"] = pointer
     return variables
+
+
+# Environment names every delegate gets from bakeplan's own environment (SPEC: PATH,
+# locale, TMPDIR; TMPDIR is the private directory ``runner.run`` makes, never the
+# parent's).
+_BASE_ENV_NAMES = frozenset({"PATH", "LANG", "LANGUAGE", "TZ"})
+_EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
+
+
+def delegate_env(
+    passthrough: Iterable[str] = (),
+    extra: Mapping[str, str] = _EMPTY_ENV,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment a delegate gets: PATH, locale, TZ, the names it lists, ``extra``.
+
+    ``base`` defaults to this process's environment.  Nothing else leaks through (no
+    HOME, no credentials).  ``TMPDIR`` is added by ``runner.run``, which makes the
+    directory; ``extra`` is usually ``environment``'s variables.
+    """
+    source: Mapping[str, str] = os.environ if base is None else base
+    env = {
+        name: value
+        for name, value in source.items()
+        if name in _BASE_ENV_NAMES or name.startswith("LC_")
+    }
+    for name in passthrough:
+        if name in source:
+            env[name] = source[name]
+    env.update(extra)
+    return env
 
 
 def describe_request() -> bytes:

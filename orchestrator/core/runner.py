@@ -39,16 +39,14 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 __all__ = [
     "Limits",
     "Outcome",
     "SpawnError",
-    "delegate_env",
     "run",
     "terminate_all",
 ]
@@ -64,11 +62,6 @@ _EXIT_POLL = 0.02
 # After the final SIGKILL, what is still buffered in a pipe is read, up to this much per
 # stream, so an answer written just before exit is not lost to a zero exit_grace.
 _FINAL_DRAIN = 1024 * 1024
-
-# Environment names every delegate gets from bakeplan's own environment (SPEC: PATH,
-# locale, TMPDIR; TMPDIR is the private directory ``run`` makes, never the parent's).
-_BASE_ENV_NAMES = frozenset({"PATH", "LANG", "LANGUAGE", "TZ"})
-_EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,29 +174,6 @@ class SpawnError(Exception):
         self.errno = errno_code
 
 
-def delegate_env(
-    passthrough: Iterable[str] = (),
-    extra: Mapping[str, str] = _EMPTY_ENV,
-    base: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The environment a delegate gets: PATH, locale, TZ, the names it lists, ``extra``.
-
-    ``base`` defaults to this process's environment.  Nothing else leaks through (no
-    HOME, no credentials).  ``TMPDIR`` is added by ``run``, which makes the directory.
-    """
-    source: Mapping[str, str] = os.environ if base is None else base
-    env = {
-        name: value
-        for name, value in source.items()
-        if name in _BASE_ENV_NAMES or name.startswith("LC_")
-    }
-    for name in passthrough:
-        if name in source:
-            env[name] = source[name]
-    env.update(extra)
-    return env
-
-
 class _Live:
     """A registry entry: one running process group, and whether terminate_all hit it."""
 
@@ -247,7 +217,7 @@ def run(
 ) -> Outcome:
     """Run ``argv`` with ``request`` on its stdin and return how it ended.
 
-    ``env`` is the whole environment (see ``delegate_env``); ``TMPDIR`` is replaced by
+    ``env`` is the whole environment (see ``protocol.delegate_env``); ``TMPDIR`` is replaced by
     the private working directory.  Raises ``SpawnError`` when the command cannot be
     started.  Whatever happens, the process group is killed, the child reaped and the
     private directory removed before this returns or raises.

@@ -87,7 +87,7 @@ class _Kit:
 
     def run(self, request: bytes, pointer: str = "") -> runner.Outcome:
         # "" is a describe request here: no part of the config.
-        env = runner.delegate_env(
+        env = protocol.delegate_env(
             self.entry.env, protocol.environment(self.entry.name, pointer or None)
         )
         outcome = runner.run(
