@@ -2,11 +2,11 @@
 
 ``load`` reads one config (a file, or ``-`` for stdin) as strict JSON, refuses rumprun's
 2015 master dialect with a pointer to ``bakeplan upgrade`` (never converting it
-silently; text that is not JSON is recognised by the launcher's habits that
-``rumprun.legacytext``, the reader ``bakeplan upgrade`` uses, finds), and returns a ``Config`` that
-keeps its text, so that every later problem can be reported at ``file:line:col`` as well
-as by JSON pointer.  A config larger than ``MAX_CONFIG_BYTES`` is refused before it is
-read whole, so no input exhausts memory.
+silently; text that is not JSON is recognised by the launcher's habits, which
+``rumprun.legacytext``, the module of ``bakeplan upgrade``'s reader, finds), and returns
+a ``Config`` that keeps its text, so that every later problem can be reported at
+``file:line:col`` as well as by JSON pointer.  A config larger than ``MAX_CONFIG_BYTES``
+is refused before it is read whole, so no input exhausts memory.
 
 ``validate_dialect`` checks a whole config, or the fragment under one of its top-level
 keys, against the specification dialect's schema (``schemas/config.json``) plus the rules

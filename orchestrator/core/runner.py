@@ -217,9 +217,9 @@ def run(
 ) -> Outcome:
     """Run ``argv`` with ``request`` on its stdin and return how it ended.
 
-    ``env`` is the whole environment (see ``protocol.delegate_env``); ``TMPDIR`` is replaced by
-    the private working directory.  Raises ``SpawnError`` when the command cannot be
-    started.  Whatever happens, the process group is killed, the child reaped and the
+    ``env`` is the whole environment (see ``protocol.delegate_env``); ``TMPDIR`` is
+    replaced by the private working directory.  Raises ``SpawnError`` when the command
+    cannot be started.  Whatever happens, the process group is killed, the child reaped and the
     private directory removed before this returns or raises.
     """
     args = tuple(argv)
