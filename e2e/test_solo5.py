@@ -285,10 +285,11 @@ def test_every_device_is_bound_to_its_name(
             capture.close()
         seen = harness.report(booted.output)
         # QEMU under emulation now and then loses what a guest that ran to its end sent:
-        # bytes of its serial console, or (the probe waits for it, yet on a loaded
-        # machine) a frame still queued when it powered off.  The device was bound all
-        # the same, so that boot says nothing either way and is tried again.  A frame
-        # out of the wrong tap is no loss: any other outcome counts.
+        # bytes of its serial console, or a frame still queued when it powered off (the
+        # probe waits for QEMU to send it; a loaded machine can outlast the wait).  The
+        # device was bound all the same, so that boot says nothing either way and is
+        # tried again; the last boot is judged.  A frame out of the wrong tap is no
+        # loss: any other outcome counts.
         sent = {f.name for f in booted.frames}
         lost = seen.done and (
             any("unreadable" in f for f in seen.failures)

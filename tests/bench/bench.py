@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orchestrator
+import orchestrator.core.cache
 import orchestrator.core.protocol
 
 BIN = Path(sys.executable).parent
@@ -247,8 +248,8 @@ def own_cache(folder: Path) -> dict[str, str]:
 def only_describe_answers_kept(env: dict[str, str], delegates: int) -> None:
     """Refuse the row unless the store holds one describe answer per delegate and nothing
     else: a kept configure answer would mean the timed plans skipped the runs."""
-    store = Path(env["XDG_CACHE_HOME"]) / "bakeplan" / "responses"
-    kept = len(list(store.glob("*.answer")))
+    store = orchestrator.core.cache.folder(env)
+    kept = len(list(store.glob(f"*{orchestrator.core.cache.SUFFIX}")))
     if kept != delegates:
         raise SystemExit(f"{store} holds {kept} answers, not the {delegates} describe answers")
 
